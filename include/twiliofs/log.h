@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * log.h - one-line diagnostics on stderr: "twiliofs: context: reason".
+ *
+ * Every message is a single line (embedded newlines and control characters
+ * are escaped, so a hostile file name or server string cannot forge extra
+ * lines). Messages must never contain secrets; callers pass key SIDs and
+ * file names, never key material, CEKs or credentials. Thread-safe.
+ */
+#ifndef TWILIOFS_LOG_H
+#define TWILIOFS_LOG_H
+
+enum log_level {
+	TFS_LOG_ERROR = 0,
+	TFS_LOG_WARN = 1,
+	TFS_LOG_INFO = 2,
+	TFS_LOG_DEBUG = 3
+};
+
+/* Messages above level are dropped. Default: TFS_LOG_WARN. */
+void log_set_level(enum log_level level);
+
+/* Whether a message at level would be printed (to skip costly formatting). */
+int log_enabled(enum log_level level);
+
+/* Print "twiliofs: " followed by the formatted message and a newline. */
+void log_msg(enum log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#endif

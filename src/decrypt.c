@@ -1,0 +1,614 @@
+/* SPDX-License-Identifier: MIT */
+/* decrypt.c - stream one downloaded object through its cipher to a sink. */
+#define _GNU_SOURCE	/* O_TMPFILE, linkat */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "twiliofs/crypto.h"
+#include "twiliofs/decrypt.h"
+
+/* Bytes read per step; two such buffers are the whole working set. */
+#define CHUNK (256 * 1024)
+
+/* Where plaintext goes: stdout, or a file that appears only on commit. */
+struct sink {
+	int fd;
+	const char *path;		/* final name; NULL for stdout */
+	char tmp[PATH_MAX];		/* named temp file; "" for O_TMPFILE */
+	int anonymous;			/* O_TMPFILE: no name until commit */
+};
+
+/* The object being read. */
+struct source {
+	int fd;
+	const char *name;		/* for messages */
+	int seekable;
+	long long size;			/* -1 unless seekable */
+};
+
+static int
+write_all(int fd, const unsigned char *p, size_t len)
+{
+	ssize_t w;
+
+	while (len > 0) {
+		w = write(fd, p, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Read until cap bytes or end of input; *got is what was read. */
+static int
+read_full(struct source *src, unsigned char *buf, size_t cap, size_t *got,
+    struct tfs_error *err)
+{
+	ssize_t r;
+
+	*got = 0;
+	while (*got < cap) {
+		r = read(src->fd, buf + *got, cap - *got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return tfs_error_set(err, TFS_ERR_IO, "%s: read "
+			    "failed: %s", src->name, strerror(errno));
+		if (r == 0)
+			break;
+		*got += (size_t)r;
+	}
+	return TFS_OK;
+}
+
+static int
+pread_full(struct source *src, unsigned char *buf, size_t len, off_t off,
+    struct tfs_error *err)
+{
+	size_t got = 0;
+	ssize_t r;
+
+	while (got < len) {
+		r = pread(src->fd, buf + got, len - got, off + (off_t)got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return tfs_error_set(err, TFS_ERR_IO, "%s: read "
+			    "failed: %s", src->name, r < 0 ? strerror(errno) :
+			    "file shrank while being read");
+		got += (size_t)r;
+	}
+	return TFS_OK;
+}
+
+static int
+source_open(struct source *src, const char *input, struct tfs_error *err)
+{
+	struct stat st;
+
+	src->seekable = 0;
+	src->size = -1;
+	if (strcmp(input, "-") == 0) {
+		src->fd = STDIN_FILENO;
+		src->name = "stdin";
+	} else {
+		src->fd = open(input, O_RDONLY | O_CLOEXEC);
+		src->name = input;
+		if (src->fd < 0)
+			return tfs_error_set(err, TFS_ERR_IO, "%s: cannot open "
+			    "input: %s", input, strerror(errno));
+	}
+	if (fstat(src->fd, &st) == 0 && S_ISREG(st.st_mode)) {
+		src->seekable = 1;
+		src->size = (long long)st.st_size;
+	}
+	return TFS_OK;
+}
+
+static void
+source_close(struct source *src)
+{
+	if (src->fd > STDIN_FILENO)
+		close(src->fd);
+}
+
+static int
+sink_open(struct sink *s, const char *output, struct tfs_error *err)
+{
+	char dirbuf[PATH_MAX], basebuf[PATH_MAX];
+	const char *dir, *base;
+
+	memset(s, 0, sizeof(*s));
+	if (output == NULL || strcmp(output, "-") == 0) {
+		s->fd = STDOUT_FILENO;
+		return TFS_OK;
+	}
+	s->path = output;
+	if (snprintf(dirbuf, sizeof(dirbuf), "%s", output) >=
+	    (int)sizeof(dirbuf))
+		return tfs_error_set(err, TFS_ERR_IO, "%s: path too long",
+		    output);
+	memcpy(basebuf, dirbuf, sizeof(basebuf));
+	dir = dirname(dirbuf);
+	base = basename(basebuf);
+#ifdef O_TMPFILE
+	/*
+	 * An unnamed file in the output's directory: if we are killed
+	 * mid-way, the kernel drops it, so no partial plaintext is left.
+	 */
+	s->fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+	if (s->fd >= 0) {
+		s->anonymous = 1;
+		return TFS_OK;
+	}
+	if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+		return tfs_error_set(err, TFS_ERR_IO, "%s: cannot create "
+		    "output in %s: %s", output, dir, strerror(errno));
+#endif
+	/* Fallback: a named 0600 temp file beside it, removed on failure. */
+	if (snprintf(s->tmp, sizeof(s->tmp), "%s/.%s.twiliofs-XXXXXX", dir,
+	    base) >= (int)sizeof(s->tmp))
+		return tfs_error_set(err, TFS_ERR_IO, "%s: path too long",
+		    output);
+	s->fd = mkstemp(s->tmp);
+	if (s->fd < 0) {
+		s->tmp[0] = '\0';
+		return tfs_error_set(err, TFS_ERR_IO, "%s: cannot create "
+		    "output: %s", output, strerror(errno));
+	}
+	return TFS_OK;
+}
+
+static int
+sink_write(struct sink *s, const unsigned char *p, size_t len,
+    struct tfs_error *err)
+{
+	if (len == 0 || write_all(s->fd, p, len) == 0)
+		return TFS_OK;
+	return tfs_error_set(err, TFS_ERR_IO, "%s: write failed: %s",
+	    s->path != NULL ? s->path : "stdout", strerror(errno));
+}
+
+/* Give an anonymous file a temporary name beside its destination. */
+static int
+sink_name(struct sink *s, struct tfs_error *err)
+{
+	char proc[64], dirbuf[PATH_MAX], basebuf[PATH_MAX];
+	unsigned int i;
+
+	(void)snprintf(proc, sizeof(proc), "/proc/self/fd/%d", s->fd);
+	(void)snprintf(dirbuf, sizeof(dirbuf), "%s", s->path);
+	memcpy(basebuf, dirbuf, sizeof(basebuf));
+	for (i = 0; i < 100; i++) {
+		if (snprintf(s->tmp, sizeof(s->tmp), "%s/.%s.twiliofs-%ld-%u",
+		    dirname(dirbuf), basename(basebuf), (long)getpid(), i) >=
+		    (int)sizeof(s->tmp))
+			break;
+		if (linkat(AT_FDCWD, proc, AT_FDCWD, s->tmp,
+		    AT_SYMLINK_FOLLOW) == 0)
+			return TFS_OK;
+		if (errno != EEXIST)
+			break;
+		memcpy(dirbuf, basebuf, sizeof(dirbuf));
+	}
+	s->tmp[0] = '\0';
+	return tfs_error_set(err, TFS_ERR_IO, "%s: cannot create output: %s",
+	    s->path, strerror(errno));
+}
+
+/* Make the verified output visible under its name. */
+static int
+sink_commit(struct sink *s, struct tfs_error *err)
+{
+	int rc;
+
+	if (s->path == NULL)
+		return TFS_OK;
+	if (fsync(s->fd) != 0)
+		return tfs_error_set(err, TFS_ERR_IO, "%s: write failed: %s",
+		    s->path, strerror(errno));
+	if (s->anonymous) {
+		rc = sink_name(s, err);
+		if (rc != TFS_OK)
+			return rc;
+	}
+	if (rename(s->tmp, s->path) != 0)
+		return tfs_error_set(err, TFS_ERR_IO, "%s: cannot rename "
+		    "output into place: %s", s->path, strerror(errno));
+	s->tmp[0] = '\0';
+	close(s->fd);
+	s->fd = -1;
+	return TFS_OK;
+}
+
+/* Drop whatever was written (no-op after a commit). */
+static void
+sink_abort(struct sink *s)
+{
+	if (s->path == NULL)
+		return;
+	if (s->tmp[0] != '\0')
+		(void)unlink(s->tmp);
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
+}
+
+/* Two CHUNK-sized buffers, wiped when done: one holds plaintext. */
+struct buffers {
+	unsigned char *in;
+	unsigned char *out;
+};
+
+static int
+buffers_alloc(struct buffers *b, struct tfs_error *err)
+{
+	b->in = malloc(CHUNK + 2 * CRYPTO_BLOCK);
+	b->out = malloc(CHUNK + 2 * CRYPTO_BLOCK);
+	if (b->in == NULL || b->out == NULL)
+		return tfs_error_set(err, TFS_ERR_NOMEM, "out of memory");
+	return TFS_OK;
+}
+
+static void
+buffers_free(struct buffers *b)
+{
+	if (b->out != NULL)
+		OPENSSL_cleanse(b->out, CHUNK + 2 * CRYPTO_BLOCK);
+	free(b->in);
+	free(b->out);
+}
+
+/* --- unencrypted objects --- */
+
+static int
+copy_plain(struct source *src, struct sink *snk, struct buffers *b,
+    struct tfs_error *err)
+{
+	size_t got;
+	int rc;
+
+	do {
+		rc = read_full(src, b->in, CHUNK, &got, err);
+		if (rc == TFS_OK)
+			rc = sink_write(snk, b->in, got, err);
+	} while (rc == TFS_OK && got == CHUNK);
+	return rc;
+}
+
+/* --- AES-CBC --- */
+
+static int
+cbc_truncated(const struct source *src, long long have, long long want,
+    const char *why, struct tfs_error *err)
+{
+	return tfs_error_set(err, TFS_ERR_TRUNCATED, "%s: truncated: %lld "
+	    "bytes where %s says %lld; download it again", src->name, have,
+	    why, want);
+}
+
+/*
+ * Check a ciphertext length against what the envelope promised, before
+ * (seekable input) or after (pipe) reading it.
+ */
+static int
+cbc_check_length(const struct source *src, const struct envelope *env,
+    long long size, struct tfs_error *err)
+{
+	long long want;
+
+	if (env->ciphertext_size >= 0 && size < env->ciphertext_size)
+		return cbc_truncated(src, size, env->ciphertext_size,
+		    "Content-Length", err);
+	if (env->plaintext_size >= 0) {
+		want = (env->plaintext_size / CRYPTO_BLOCK + 1) * CRYPTO_BLOCK;
+		if (size < want)
+			return cbc_truncated(src, size, want,
+			    "x-amz-meta-x-amz-unencrypted-content-length",
+			    err);
+		if (size > want)
+			return tfs_error_set(err, TFS_ERR_INTEGRITY, "%s: %lld "
+			    "bytes, longer than the %lld that "
+			    "x-amz-meta-x-amz-unencrypted-content-length "
+			    "allows; is it the object these headers belong "
+			    "to?", src->name, size, want);
+	}
+	if (env->ciphertext_size >= 0 && size > env->ciphertext_size)
+		return tfs_error_set(err, TFS_ERR_INTEGRITY, "%s: %lld bytes, "
+		    "longer than its Content-Length %lld; is it the object "
+		    "these headers belong to?", src->name, size,
+		    env->ciphertext_size);
+	if (size == 0 || size % CRYPTO_BLOCK != 0)
+		return tfs_error_set(err, TFS_ERR_TRUNCATED, "%s: truncated: "
+		    "%lld bytes is not a whole number of 16-byte AES blocks",
+		    src->name, size);
+	return TFS_OK;
+}
+
+static int
+bad_padding(const struct source *src, struct tfs_error *err)
+{
+	return tfs_error_set(err, TFS_ERR_INTEGRITY, "%s: bad padding in the "
+	    "last AES block: the file is tampered or truncated, or the key "
+	    "is wrong; no plaintext was written", src->name);
+}
+
+/*
+ * With random access, check the final block's padding before writing the
+ * first byte: CBC has no tag, so this is the only integrity check.
+ */
+static int
+cbc_precheck(struct source *src, struct crypto_cbc *cbc,
+    const struct envelope *env, struct tfs_error *err)
+{
+	unsigned char tail[2 * CRYPTO_BLOCK], last[CRYPTO_BLOCK];
+	const unsigned char *prev;
+	size_t pad;
+	int rc;
+
+	rc = cbc_check_length(src, env, src->size, err);
+	if (rc != TFS_OK)
+		return rc;
+	if (src->size == CRYPTO_BLOCK) {
+		rc = pread_full(src, tail + CRYPTO_BLOCK, CRYPTO_BLOCK, 0, err);
+		prev = env->iv;
+	} else {
+		rc = pread_full(src, tail, sizeof(tail),
+		    (off_t)(src->size - (long long)sizeof(tail)), err);
+		prev = tail;
+	}
+	if (rc == TFS_OK)
+		rc = crypto_cbc_decrypt(cbc, prev, tail + CRYPTO_BLOCK,
+		    CRYPTO_BLOCK, last);
+	if (rc == TFS_OK && crypto_cbc_pad_len(last, &pad) != TFS_OK)
+		rc = bad_padding(src, err);
+	if (rc == TFS_OK && env->plaintext_size >= 0 &&
+	    src->size - (long long)pad != env->plaintext_size)
+		rc = tfs_error_set(err, TFS_ERR_INTEGRITY, "%s: padding "
+		    "gives %lld bytes of plaintext but the headers say %lld; "
+		    "the file or the key is wrong", src->name,
+		    src->size - (long long)pad, env->plaintext_size);
+	OPENSSL_cleanse(last, sizeof(last));
+	return rc;
+}
+
+/*
+ * Decrypt the whole stream, holding back the last block until the end so
+ * its padding can be stripped (and checked, for inputs we could not
+ * check in advance).
+ */
+static int
+cbc_stream(struct source *src, struct sink *snk, struct crypto_cbc *cbc,
+    const struct envelope *env, struct buffers *b, struct tfs_error *err)
+{
+	unsigned char prev[CRYPTO_BLOCK], next_prev[CRYPTO_BLOCK];
+	const size_t cap = CHUNK + CRYPTO_BLOCK;
+	size_t have = 0, got, pad;
+	long long total = 0;
+	int rc;
+
+	memcpy(prev, env->iv, CRYPTO_BLOCK);
+	for (;;) {
+		rc = read_full(src, b->in + have, cap - have, &got, err);
+		if (rc != TFS_OK)
+			return rc;
+		have += got;
+		total += (long long)got;
+		if (have < cap)
+			break;
+		/* Keep the last block back: it may be the padded one. */
+		memcpy(next_prev, b->in + CHUNK - CRYPTO_BLOCK, CRYPTO_BLOCK);
+		rc = crypto_cbc_decrypt(cbc, prev, b->in, CHUNK, b->out);
+		if (rc == TFS_OK)
+			rc = sink_write(snk, b->out, CHUNK, err);
+		if (rc != TFS_OK)
+			return rc;
+		memcpy(prev, next_prev, CRYPTO_BLOCK);
+		memmove(b->in, b->in + CHUNK, CRYPTO_BLOCK);
+		have = CRYPTO_BLOCK;
+	}
+	rc = cbc_check_length(src, env, total, err);
+	if (rc != TFS_OK)
+		return rc;
+	rc = crypto_cbc_decrypt(cbc, prev, b->in, have, b->out);
+	if (rc != TFS_OK)
+		return rc;
+	if (crypto_cbc_pad_len(b->out + have - CRYPTO_BLOCK, &pad) != TFS_OK)
+		return bad_padding(src, err);
+	return sink_write(snk, b->out, have - pad, err);
+}
+
+static int
+decrypt_cbc(struct source *src, struct sink *snk, const struct crypto_cek *cek,
+    const struct envelope *env, struct buffers *b, struct tfs_error *err)
+{
+	struct crypto_cbc *cbc = NULL;
+	int rc;
+
+	rc = crypto_cbc_new(&cbc, cek);
+	if (rc != TFS_OK)
+		return tfs_error_set(err, rc, "%s: cannot set up AES-CBC: %s",
+		    src->name, tfs_strerror(rc));
+	if (src->seekable)
+		rc = cbc_precheck(src, cbc, env, err);
+	if (rc == TFS_OK)
+		rc = cbc_stream(src, snk, cbc, env, b, err);
+	crypto_cbc_free(cbc);
+	return rc;
+}
+
+/* --- AES-256-GCM --- */
+
+static int
+gcm_check_length(const struct source *src, const struct envelope *env,
+    long long size, struct tfs_error *err)
+{
+	if (size < CRYPTO_GCM_TAG)
+		return tfs_error_set(err, TFS_ERR_TRUNCATED, "%s: truncated: "
+		    "%lld bytes, shorter than the 16-byte GCM tag", src->name,
+		    size);
+	if (env->ciphertext_size >= 0 && size < env->ciphertext_size)
+		return tfs_error_set(err, TFS_ERR_TRUNCATED, "%s: truncated: "
+		    "%lld bytes where Content-Length says %lld; download it "
+		    "again", src->name, size, env->ciphertext_size);
+	if (env->plaintext_size >= 0 &&
+	    size - CRYPTO_GCM_TAG < env->plaintext_size)
+		return tfs_error_set(err, TFS_ERR_TRUNCATED, "%s: truncated: "
+		    "%lld bytes where the unencrypted length %lld needs %lld",
+		    src->name, size, env->plaintext_size,
+		    env->plaintext_size + CRYPTO_GCM_TAG);
+	return TFS_OK;
+}
+
+static int
+tag_mismatch(const struct source *src, struct tfs_error *err)
+{
+	return tfs_error_set(err, TFS_ERR_INTEGRITY, "%s: authentication tag "
+	    "does not match: the file is tampered or truncated, or not the "
+	    "object this envelope belongs to; no plaintext was written",
+	    src->name);
+}
+
+/*
+ * One pass over the input through GCM. With snk NULL only the tag is
+ * checked; otherwise plaintext goes to snk as it is decrypted, which the
+ * caller may do only where it can still be withdrawn (a temp file) or
+ * after a verify-only pass.
+ */
+static int
+gcm_pass(struct source *src, struct sink *snk, const struct crypto_cek *cek,
+    const struct envelope *env, struct buffers *b, struct tfs_error *err)
+{
+	struct crypto_gcm *gcm = NULL;
+	size_t got, out_len;
+	uint64_t plain_len;
+	long long total = 0;
+	int rc;
+
+	rc = crypto_gcm_new(&gcm, cek, env->iv, env->iv_len);
+	if (rc != TFS_OK)
+		return tfs_error_set(err, rc, "%s: cannot set up AES-GCM: %s",
+		    src->name, tfs_strerror(rc));
+	do {
+		rc = read_full(src, b->in, CHUNK, &got, err);
+		if (rc != TFS_OK)
+			goto out;
+		total += (long long)got;
+		rc = crypto_gcm_update(gcm, b->in, got, snk ? b->out : NULL,
+		    &out_len);
+		if (rc == TFS_OK && snk != NULL)
+			rc = sink_write(snk, b->out, out_len, err);
+		if (rc != TFS_OK)
+			goto out;
+	} while (got == CHUNK);
+	rc = gcm_check_length(src, env, total, err);
+	if (rc != TFS_OK)
+		goto out;
+	rc = crypto_gcm_final(gcm, &plain_len);
+	if (rc == TFS_ERR_INTEGRITY)
+		rc = tag_mismatch(src, err);
+	else if (rc != TFS_OK)
+		rc = tfs_error_set(err, rc, "%s: %s", src->name,
+		    tfs_strerror(rc));
+	else if (env->plaintext_size >= 0 &&
+	    (long long)plain_len != env->plaintext_size)
+		rc = tfs_error_set(err, TFS_ERR_INTEGRITY, "%s: %llu bytes of "
+		    "plaintext but the headers say %lld; is it the object "
+		    "these headers belong to?", src->name,
+		    (unsigned long long)plain_len, env->plaintext_size);
+out:
+	crypto_gcm_free(gcm);
+	return rc;
+}
+
+static int
+decrypt_gcm(struct source *src, struct sink *snk, const struct crypto_cek *cek,
+    const struct envelope *env, struct buffers *b, struct tfs_error *err)
+{
+	int rc;
+
+	if (src->seekable) {
+		rc = gcm_check_length(src, env, src->size, err);
+		if (rc != TFS_OK)
+			return rc;
+	}
+	/* A file sink can be withdrawn: decrypt and verify in one pass. */
+	if (snk->path != NULL)
+		return gcm_pass(src, snk, cek, env, b, err);
+	if (!src->seekable)
+		return tfs_error_set(err, TFS_ERR_USAGE, "%s: AES-GCM input "
+		    "from a pipe cannot be verified before it is written to "
+		    "stdout; give INPUT as a file, or an OUTPUT file",
+		    src->name);
+	/* stdout cannot be withdrawn: verify first, then decrypt again. */
+	rc = gcm_pass(src, NULL, cek, env, b, err);
+	if (rc != TFS_OK)
+		return rc;
+	if (lseek(src->fd, 0, SEEK_SET) != 0)
+		return tfs_error_set(err, TFS_ERR_IO, "%s: cannot rewind: %s",
+		    src->name, strerror(errno));
+	rc = gcm_pass(src, snk, cek, env, b, err);
+	if (rc == TFS_ERR_INTEGRITY || rc == TFS_ERR_TRUNCATED) {
+		tfs_error_clear(err);
+		rc = tfs_error_set(err, TFS_ERR_INTEGRITY, "%s: the file "
+		    "changed while it was being decrypted; the output is not "
+		    "trustworthy", src->name);
+	}
+	return rc;
+}
+
+int
+decrypt_file(const struct decrypt_request *req, struct tfs_error *err)
+{
+	struct source src = { -1, NULL, 0, -1 };
+	struct sink snk = { -1, NULL, "", 0 };
+	struct buffers b = { NULL, NULL };
+	struct crypto_cek cek = { { 0 }, 0 };
+	const struct envelope *env = req->env;
+	int rc;
+
+	rc = buffers_alloc(&b, err);
+	if (rc == TFS_OK)
+		rc = source_open(&src, req->input, err);
+	if (rc == TFS_OK && env->scheme != ENVELOPE_NONE)
+		rc = keyring_unwrap(req->keys, env, &cek, NULL, err);
+	if (rc == TFS_OK)
+		rc = sink_open(&snk, req->output, err);
+	if (rc != TFS_OK)
+		goto out;
+	switch (env->scheme) {
+	case ENVELOPE_NONE:
+		rc = copy_plain(&src, &snk, &b, err);
+		break;
+	case ENVELOPE_CBC:
+		rc = decrypt_cbc(&src, &snk, &cek, env, &b, err);
+		break;
+	case ENVELOPE_GCM:
+		rc = decrypt_gcm(&src, &snk, &cek, env, &b, err);
+		break;
+	}
+	if (rc == TFS_OK)
+		rc = sink_commit(&snk, err);
+out:
+	if (rc != TFS_OK)
+		sink_abort(&snk);
+	else if (snk.path != NULL && snk.fd >= 0)
+		close(snk.fd);
+	crypto_cek_wipe(&cek);
+	source_close(&src);
+	buffers_free(&b);
+	return rc;
+}

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+/* log.c - one-line diagnostics on stderr. */
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+
+#include "twiliofs/log.h"
+
+/*
+ * The one piece of process-wide state outside main.c: the verbosity, set
+ * once at start-up and read from any thread, hence atomic.
+ */
+static atomic_int log_level = TFS_LOG_WARN;
+
+void
+log_set_level(enum log_level level)
+{
+	atomic_store(&log_level, (int)level);
+}
+
+int
+log_enabled(enum log_level level)
+{
+	return (int)level <= atomic_load(&log_level);
+}
+
+/*
+ * Escape control characters so that one call is one line whatever the
+ * message holds (file names and server strings are not trusted).
+ */
+static void
+sanitize(char *out, size_t cap, const char *in)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+	unsigned char c;
+
+	for (; *in != '\0' && o + 5 < cap; in++) {
+		c = (unsigned char)*in;
+		if (c >= 0x20 && c != 0x7f) {
+			out[o++] = (char)c;
+			continue;
+		}
+		out[o++] = '\\';
+		out[o++] = 'x';
+		out[o++] = hex[c >> 4];
+		out[o++] = hex[c & 0xf];
+	}
+	out[o] = '\0';
+}
+
+void
+log_msg(enum log_level level, const char *fmt, ...)
+{
+	char raw[1024], clean[1024];
+	va_list ap;
+
+	if (!log_enabled(level))
+		return;
+	va_start(ap, fmt);
+	(void)vsnprintf(raw, sizeof(raw), fmt, ap);
+	va_end(ap);
+	sanitize(clean, sizeof(clean), raw);
+	/* One fprintf per line: stdio locks the stream, so lines never mix. */
+	fprintf(stderr, "twiliofs: %s\n", clean);
+}

@@ -1,0 +1,56 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# run.sh - run every test of `make check`: the unit tests (under ASan and
+# UBSan) and the command-line tests. A test exits 0 (pass), 77 (skip, with
+# its reason printed) or anything else (fail). With TFS_NO_SKIP=1 (CI), a
+# skip counts as a failure: CI has every dependency, so nothing may skip.
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top" || exit 1
+
+build=$top/build
+fixtures=$build/fixtures
+work=$build/work
+export TFS_FIXTURES="$fixtures" TFS_WORK="$work"
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+
+pass=0 fail=0 skip=0 failed=
+
+run() {	# name command...
+	name=$1
+	shift
+	printf '=== %s\n' "$name"
+	"$@"
+	rc=$?
+	case $rc in
+	0) pass=$((pass + 1)) ;;
+	77)
+		if [ "${TFS_NO_SKIP:-0}" = 1 ]; then
+			echo "--- $name: skipped, but TFS_NO_SKIP=1: counted as failed"
+			fail=$((fail + 1)) failed="$failed $name"
+		else
+			skip=$((skip + 1))
+		fi ;;
+	*) fail=$((fail + 1)) failed="$failed $name" ;;
+	esac
+}
+
+rm -rf "$work"
+mkdir -p "$work"
+if ! bash tests/fixtures/mkfixtures.sh "$fixtures"; then
+	echo "twiliofs: making the test fixtures failed; see above" >&2
+	exit 1
+fi
+run fixtures-selfcheck bash tests/fixtures/selfcheck.sh "$fixtures"
+
+for t in build/asan/test_*; do
+	[ -x "$t" ] || continue
+	run "unit/$(basename "$t")" "$t"
+done
+
+TWILIOFS=$build/asan/twiliofs TWILIOFS_MEM=$top/twiliofs \
+	run integration/decrypt bash tests/integration/test_decrypt.sh
+
+echo "=== summary: $pass passed, $fail failed, $skip skipped"
+[ "$fail" -eq 0 ] || { echo "failed:$failed"; exit 1; }
