@@ -199,10 +199,10 @@ crypto_cbc_free(struct crypto_cbc *cbc)
 
 struct crypto_gcm {
 	EVP_CIPHER_CTX *ctx;
-	unsigned char hold[CRYPTO_GCM_TAG];	/* last bytes seen: the tag? */
+	unsigned char hold[CRYPTO_GCM_TAG];	/* last bytes: the tag? */
 	size_t held;
-	uint64_t fed;				/* bytes fed in total */
-	unsigned char *scratch;			/* for verify-only updates */
+	uint64_t fed;				/* bytes fed so far */
+	unsigned char *scratch;			/* verify-only output */
 };
 
 int

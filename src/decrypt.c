@@ -23,8 +23,8 @@
 struct sink {
 	int fd;
 	const char *path;		/* final name; NULL for stdout */
-	char tmp[PATH_MAX];		/* named temp file; "" for O_TMPFILE */
-	int anonymous;			/* O_TMPFILE: no name until commit */
+	char tmp[PATH_MAX];		/* temp name; "" if anonymous */
+	int anonymous;			/* O_TMPFILE: unnamed */
 };
 
 /* The object being read. */

@@ -206,7 +206,7 @@ header_line(struct header_set *h, const char *line, size_t len)
 		len--;
 	}
 	if (len >= 5 && strncasecmp(line, "HTTP/", 5) == 0) {
-		/* A new response begins: only the last one describes the body. */
+		/* A new response: only the last describes the body. */
 		memset(h, 0, sizeof(*h));
 		v = memchr(line, ' ', len);
 		if (v != NULL)
@@ -234,7 +234,7 @@ header_line(struct header_set *h, const char *line, size_t len)
 		    (size_t)(vend - v)) != 0;
 	} else if (NAME_IS("x-amz-meta-x-amz-iv")) {
 		if (copy_value(h->iv, sizeof(h->iv), v, (size_t)(vend - v)))
-			h->iv[0] = '!';	/* too long: fails decoding below */
+			h->iv[0] = '!';	/* too long: fails to decode */
 	} else if (NAME_IS("x-amz-meta-x-amz-unencrypted-content-length")) {
 		if (copy_value(h->plain_len, sizeof(h->plain_len), v,
 		    (size_t)(vend - v)))

@@ -33,7 +33,9 @@ no_core_dumps(void)
 	struct rlimit rl = { 0, 0 };
 
 	(void)setrlimit(RLIMIT_CORE, &rl);
-#if defined(HAVE_SYS_PRCTL_H) && defined(PR_SET_DUMPABLE)
+#if defined(HAVE_SYS_PRCTL_H) && defined(PR_SET_DUMPABLE) && \
+    !defined(TFS_SANITIZED)
+	/* (LeakSanitizer needs to ptrace us, so not in the test build.) */
 	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 #endif
 }
@@ -69,8 +71,13 @@ read_text_file(const char *path, const char *flag, char **out,
 		r = read(fd, buf + got, (size_t)st.st_size - got);
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r <= 0)
-			break;
+		if (r <= 0) {
+			close(fd);
+			free(buf);
+			return tfs_error_set(err, TFS_ERR_IO, "%s: cannot read "
+			    "the %s file: %s", path, flag, r < 0 ?
+			    strerror(errno) : "file shrank");
+		}
 		got += (size_t)r;
 	}
 	close(fd);

@@ -1,0 +1,73 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# run.sh - `make bench`: decrypt big objects with twiliofs and with the
+# baselines users have today, in the same run, and print time and peak
+# memory as ratios (these machines are shared and noisy: compare ratios).
+#   CBC baseline: the seed guide's step 5, openssl pkeyutl + openssl enc -d.
+#   GCM baseline: streaming python3-cryptography with tag check.
+#   Floor: cat of the same ciphertext (page cache read speed).
+# TFS_BENCH_MIB sets the plaintext size (default 1024), TFS_BENCH_RUNS the
+# repetitions (default 3; the median is reported).
+set -eu
+top=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$top"
+mib=${TFS_BENCH_MIB:-1024}
+runs=${TFS_BENCH_RUNS:-3}
+fx=$top/build/fixtures
+out=$top/build/bench
+bin=$top/twiliofs
+PY=/usr/bin/python3
+mkdir -p "$out"
+
+bash tests/fixtures/mkfixtures.sh "$fx"
+bash tests/fixtures/mkfixtures.sh --big "$fx" "$mib"
+big=$fx/big
+sid_a=$(sed -n 's/^A=//p' "$fx/sids")
+key_a=$fx/keys/$sid_a.pem
+
+# Unwrap the CBC key the guide's way, for the openssl baseline.
+hdr() { sed -n "s/^$1: *//Ip" "$big/cbc.headers" | tr -d '\r'; }
+hdr x-amz-meta-x-amz-key | base64 -d > "$out/wrapped"
+cek=$(openssl pkeyutl -decrypt -inkey "$key_a" -in "$out/wrapped" |
+	od -An -v -tx1 | tr -d ' \n')
+iv=$(hdr x-amz-meta-x-amz-iv | base64 -d | od -An -v -tx1 | tr -d ' \n')
+rm -f "$out/wrapped"
+
+# measure NAME command... -> "seconds maxrss_kb" (median of $runs runs)
+measure() {
+	name=$1
+	shift
+	: > "$out/$name.times"
+	i=0
+	while [ $i -lt "$runs" ]; do
+		/usr/bin/time -f '%e %M' -o "$out/$name.one" "$@" > /dev/null
+		rm -f "$out/plain.out"	# the file cases' output
+		cat "$out/$name.one" >> "$out/$name.times"
+		i=$((i + 1))
+	done
+	sort -n "$out/$name.times" | sed -n "$(( (runs + 1) / 2 ))p"
+}
+
+cat "$big/cbc.enc" "$big/gcm.enc" > /dev/null	# warm the page cache
+set -- \
+	"cat-cbc" "cat $big/cbc.enc" \
+	"openssl-cbc" "openssl enc -d -aes-256-cbc -K $cek -iv $iv -in $big/cbc.enc" \
+	"twiliofs-cbc-stdout" "$bin decrypt -k $key_a --headers $big/cbc.headers $big/cbc.enc" \
+	"twiliofs-cbc-file" "$bin decrypt -k $key_a --headers $big/cbc.headers $big/cbc.enc $out/plain.out" \
+	"python-gcm" "$PY tests/bench/gcm_baseline.py $key_a $big/gcm.details $big/gcm.enc" \
+	"twiliofs-gcm-stdout" "$bin decrypt -k $key_a --details $big/gcm.details $big/gcm.enc" \
+	"twiliofs-gcm-file" "$bin decrypt -k $key_a --details $big/gcm.details $big/gcm.enc $out/plain.out"
+printf '%-22s %9s %12s\n' case seconds "peak RSS KiB" | tee "$out/results.txt"
+while [ $# -gt 0 ]; do
+	# shellcheck disable=SC2086
+	r=$(measure "$1" $2)
+	eval "t_$(echo "$1" | tr - _)=\${r%% *}"
+	printf '%-22s %9s %12s\n' "$1" ${r% *} ${r#* } | tee -a "$out/results.txt"
+	shift 2
+done
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+echo "plaintext: $mib MiB; median of $runs runs" | tee -a "$out/results.txt"
+echo "twiliofs CBC to stdout / openssl enc -d: $(ratio "$t_twiliofs_cbc_stdout" "$t_openssl_cbc")x time" | tee -a "$out/results.txt"
+echo "twiliofs GCM to stdout (verify, then decrypt) / python: $(ratio "$t_twiliofs_gcm_stdout" "$t_python_gcm")x time" | tee -a "$out/results.txt"
+echo "twiliofs GCM to file (one pass) / python: $(ratio "$t_twiliofs_gcm_file" "$t_python_gcm")x time" | tee -a "$out/results.txt"
+echo "results in $out/results.txt"
