@@ -65,6 +65,10 @@ test-deps:
 check: twiliofs build/asan/twiliofs $(UNIT_BIN) test-deps
 	@sh tests/run.sh
 
+# The bundled demo account, decrypted end to end (see README).
+demo: twiliofs test-deps
+	@sh scripts/demo.sh
+
 bench: twiliofs test-deps
 	@sh tests/bench/run.sh
 
@@ -90,4 +94,4 @@ dist:
 clean:
 	rm -rf build twiliofs twiliofs-*.tar.gz
 
-.PHONY: all check bench lint install uninstall dist clean test-deps
+.PHONY: all check demo bench lint install uninstall dist clean test-deps
