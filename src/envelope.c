@@ -278,9 +278,11 @@ envelope_from_headers(struct envelope *env, const char *text, size_t len,
 	}
 	if (h->key[0] == '\0' || h->iv[0] == '\0') {
 		rc = tfs_error_set(err, TFS_ERR_ENVELOPE,
-		    "incomplete encryption envelope in the header dump: "
-		    "x-amz-meta-x-amz-%s is missing", h->key[0] == '\0' ?
-		    "key" : "iv");
+		    "no encryption envelope in the header dump: "
+		    "x-amz-meta-x-amz-%s is missing (only the %s is there); "
+		    "save the headers of the media download again",
+		    h->key[0] == '\0' ? "key" : "iv", h->key[0] == '\0' ?
+		    "IV" : "key");
 		goto out;
 	}
 	if (h->key_too_long) {
@@ -420,34 +422,53 @@ next_pass:
 	    "encryption_details object of the Recording");
 }
 
+/*
+ * Copy the string value of key a (or, if absent, of its other spelling b)
+ * of the object json into out. A value that is present but not a JSON
+ * string (a number that happens to read as base64, say) is an error.
+ */
+static int
+details_field(sqlite3 *db, const char *json, const char *a, const char *b,
+    char *out, size_t cap, struct tfs_error *err)
+{
+	char sql[256], type[16];
+	int r;
+
+	out[0] = '\0';
+	if (snprintf(sql, sizeof(sql), "SELECT coalesce(json_type(?1, '$.%s'),"
+	    " json_type(?1, '$.%s')), coalesce(json_extract(?1, '$.%s'), "
+	    "json_extract(?1, '$.%s'))", a, b, a, b) >= (int)sizeof(sql))
+		return tfs_error_set(err, TFS_ERR_ENVELOPE, "internal: %s", a);
+	r = json_query(db, sql, json, 0, type, sizeof(type));
+	if (r == 0 || (r == 1 && strcmp(type, "null") == 0))
+		return TFS_OK;
+	if (r < 0 || strcmp(type, "text") != 0)
+		return tfs_error_set(err, TFS_ERR_ENVELOPE, "encryption "
+		    "details: %s must be a JSON string", a);
+	if (json_query(db, sql, json, 1, out, cap) != 1)
+		return tfs_error_set(err, TFS_ERR_ENVELOPE, "encryption "
+		    "details: %s is too long", a);
+	return TFS_OK;
+}
+
 static int
 details_fields(sqlite3 *db, const char *json, struct details *d,
     struct tfs_error *err)
 {
-	static const char *const sql[] = {
-		"SELECT json_extract(?1, '$.type')",
-		"SELECT coalesce(json_extract(?1, '$.encrypted_cek'), "
-		    "json_extract(?1, '$.encryption_cek'))",
-		"SELECT coalesce(json_extract(?1, '$.iv'), "
-		    "json_extract(?1, '$.encryption_iv'))",
-		"SELECT coalesce(json_extract(?1, '$.public_key_sid'), "
-		    "json_extract(?1, '$.encryption_public_key_sid'))",
-	};
-	char *const dst[] = { d->type, d->cek, d->iv, d->sid };
-	const size_t cap[] = { sizeof(d->type), sizeof(d->cek),
-	    sizeof(d->iv), sizeof(d->sid) };
-	static const char *const what[] = { "type", "encrypted_cek",
-	    "iv", "public_key_sid" };
-	size_t i;
+	int rc;
 
-	for (i = 0; i < 4; i++) {
-		dst[i][0] = '\0';
-		if (json_query(db, sql[i], json, 0, dst[i], cap[i]) < 0)
-			return tfs_error_set(err, TFS_ERR_ENVELOPE,
-			    "encryption details: %s is too long or not "
-			    "text", what[i]);
-	}
-	return TFS_OK;
+	rc = details_field(db, json, "type", "type", d->type,
+	    sizeof(d->type), err);
+	if (rc == TFS_OK)
+		rc = details_field(db, json, "encrypted_cek", "encryption_cek",
+		    d->cek, sizeof(d->cek), err);
+	if (rc == TFS_OK)
+		rc = details_field(db, json, "iv", "encryption_iv", d->iv,
+		    sizeof(d->iv), err);
+	if (rc == TFS_OK)
+		rc = details_field(db, json, "public_key_sid",
+		    "encryption_public_key_sid", d->sid, sizeof(d->sid), err);
+	return rc;
 }
 
 int
