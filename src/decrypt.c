@@ -23,6 +23,8 @@
 struct sink {
 	int fd;
 	const char *path;		/* final name; NULL for stdout */
+	char dir[PATH_MAX];		/* its directory */
+	char base[PATH_MAX];		/* its last component */
 	char tmp[PATH_MAX];		/* temp name; "" if anonymous */
 	int anonymous;			/* O_TMPFILE: unnamed */
 };
@@ -128,8 +130,7 @@ source_close(struct source *src)
 static int
 sink_open(struct sink *s, const char *output, struct tfs_error *err)
 {
-	char dirbuf[PATH_MAX], basebuf[PATH_MAX];
-	const char *dir, *base;
+	char buf[PATH_MAX];
 
 	memset(s, 0, sizeof(*s));
 	if (output == NULL || strcmp(output, "-") == 0) {
@@ -137,30 +138,30 @@ sink_open(struct sink *s, const char *output, struct tfs_error *err)
 		return TFS_OK;
 	}
 	s->path = output;
-	if (snprintf(dirbuf, sizeof(dirbuf), "%s", output) >=
-	    (int)sizeof(dirbuf))
+	/* dirname() and basename() may modify their argument: copy first. */
+	if (snprintf(buf, sizeof(buf), "%s", output) >= (int)sizeof(buf))
 		return tfs_error_set(err, TFS_ERR_IO, "%s: path too long",
 		    output);
-	memcpy(basebuf, dirbuf, sizeof(basebuf));
-	dir = dirname(dirbuf);
-	base = basename(basebuf);
+	(void)snprintf(s->dir, sizeof(s->dir), "%s", dirname(buf));
+	(void)snprintf(buf, sizeof(buf), "%s", output);
+	(void)snprintf(s->base, sizeof(s->base), "%s", basename(buf));
 #ifdef O_TMPFILE
 	/*
 	 * An unnamed file in the output's directory: if we are killed
 	 * mid-way, the kernel drops it, so no partial plaintext is left.
 	 */
-	s->fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+	s->fd = open(s->dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
 	if (s->fd >= 0) {
 		s->anonymous = 1;
 		return TFS_OK;
 	}
 	if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
 		return tfs_error_set(err, TFS_ERR_IO, "%s: cannot create "
-		    "output in %s: %s", output, dir, strerror(errno));
+		    "output in %s: %s", output, s->dir, strerror(errno));
 #endif
 	/* Fallback: a named 0600 temp file beside it, removed on failure. */
-	if (snprintf(s->tmp, sizeof(s->tmp), "%s/.%s.twiliofs-XXXXXX", dir,
-	    base) >= (int)sizeof(s->tmp))
+	if (snprintf(s->tmp, sizeof(s->tmp), "%s/.%s.twiliofs-XXXXXX", s->dir,
+	    s->base) >= (int)sizeof(s->tmp))
 		return tfs_error_set(err, TFS_ERR_IO, "%s: path too long",
 		    output);
 	s->fd = mkstemp(s->tmp);
@@ -186,23 +187,19 @@ sink_write(struct sink *s, const unsigned char *p, size_t len,
 static int
 sink_name(struct sink *s, struct tfs_error *err)
 {
-	char proc[64], dirbuf[PATH_MAX], basebuf[PATH_MAX];
+	char proc[64];
 	unsigned int i;
 
 	(void)snprintf(proc, sizeof(proc), "/proc/self/fd/%d", s->fd);
-	(void)snprintf(dirbuf, sizeof(dirbuf), "%s", s->path);
-	memcpy(basebuf, dirbuf, sizeof(basebuf));
 	for (i = 0; i < 100; i++) {
 		if (snprintf(s->tmp, sizeof(s->tmp), "%s/.%s.twiliofs-%ld-%u",
-		    dirname(dirbuf), basename(basebuf), (long)getpid(), i) >=
-		    (int)sizeof(s->tmp))
+		    s->dir, s->base, (long)getpid(), i) >= (int)sizeof(s->tmp))
 			break;
 		if (linkat(AT_FDCWD, proc, AT_FDCWD, s->tmp,
 		    AT_SYMLINK_FOLLOW) == 0)
 			return TFS_OK;
 		if (errno != EEXIST)
 			break;
-		memcpy(dirbuf, basebuf, sizeof(dirbuf));
 	}
 	s->tmp[0] = '\0';
 	return tfs_error_set(err, TFS_ERR_IO, "%s: cannot create output: %s",
@@ -574,7 +571,7 @@ int
 decrypt_file(const struct decrypt_request *req, struct tfs_error *err)
 {
 	struct source src = { -1, NULL, 0, -1 };
-	struct sink snk = { -1, NULL, "", 0 };
+	struct sink snk = { -1, NULL, "", "", "", 0 };
 	struct buffers b = { NULL, NULL };
 	struct crypto_cek cek = { { 0 }, 0 };
 	const struct envelope *env = req->env;

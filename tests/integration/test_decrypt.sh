@@ -782,6 +782,35 @@ want_errline
 want_stdout_empty
 case_end
 
+# ---- killed mid-way: nothing left behind -----------------------------------
+# Feed part of an object through a FIFO, let twiliofs write some plaintext,
+# then SIGKILL it: no OUTPUT and no temp file may remain in the directory.
+case_begin "killed mid-way (SIGKILL): no output, no temp file left behind"
+mkfifo "$D/fifo"
+"$TWILIOFS" decrypt "${KEYS[@]}" --headers "$V/cbc256_A.headers" - "$D/o/out" \
+    <"$D/fifo" >"$OUT" 2>"$ERR" &
+pid=$!
+{ head -c 600000 "$V/cbc256_A.enc"; sleep 30; } >"$D/fifo" &
+wpid=$!
+written=0
+for _ in $(seq 100); do
+	for fd in /proc/$pid/fd/*; do
+		case $(readlink "$fd" 2>/dev/null) in
+		"$D/o/"*) written=$(stat -L -c %s "$fd" 2>/dev/null || echo 0) ;;
+		esac
+	done
+	[ "$written" -gt 0 ] && break
+	sleep 0.1
+done
+kill -KILL "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
+kill "$wpid" 2>/dev/null
+wait "$wpid" 2>/dev/null
+[ "$written" -gt 0 ] || fail "twiliofs never wrote plaintext to its output before the kill"
+left=$(ls -A "$D/o")
+[ -z "$left" ] || fail "left behind in the output directory: $left"
+case_end
+
 # ---- bounded memory on big files -------------------------------------------
 rss_of() { sed -n 's/^[[:space:]]*Maximum resident set size (kbytes): //p' "$1"; }
 big_case() { # SCHEME (cbc|gcm) WHERE (file|stdout)
