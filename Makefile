@@ -53,7 +53,7 @@ build/asan/%.o: src/%.c $(HDR) build/config.mk
 build/asan/twiliofs: $(ASAN_OBJ)
 	$(CC) $(SANITIZE) -o $@ $(ASAN_OBJ) $(PKG_LIBS)
 
-build/asan/test_%: tests/unit/test_%.c tests/unit/unit.h $(ASAN_LIB_OBJ)
+build/asan/test_%: tests/unit/test_%.c $(wildcard tests/unit/*.h) $(ASAN_LIB_OBJ)
 	$(CC) $(CSTD) $(WARN) -O1 -g $(SANITIZE) $(PKG_CFLAGS) $(CPPFLAGS) \
 		-o $@ $< $(ASAN_LIB_OBJ) $(PKG_LIBS)
 

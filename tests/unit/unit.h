@@ -131,13 +131,14 @@ static inline int
 unit_check_detail(const struct tfs_error *e, const char *file, int line,
     const char *fmt, ...)
 {
-	const char *why = NULL;
+	const char *why = NULL, *nul;
 	va_list ap;
 	size_t i, n;
 
 	unit.checks++;
-	n = strnlen(e->detail, sizeof(e->detail));
-	if (n == sizeof(e->detail))
+	nul = memchr(e->detail, '\0', sizeof(e->detail));
+	n = nul == NULL ? sizeof(e->detail) : (size_t)(nul - e->detail);
+	if (nul == NULL)
 		why = "not NUL-terminated";
 	else if (n == 0)
 		why = "empty";
