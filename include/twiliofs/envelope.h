@@ -22,9 +22,9 @@
 #define ENVELOPE_SID_LEN 34		/* "CR" + 32 hex digits */
 
 enum envelope_scheme {
-	ENVELOPE_NONE = 0,	/* not encrypted: bytes are served as they are */
-	ENVELOPE_CBC,		/* AES-CBC + PKCS#7, RSA PKCS#1 v1.5 wrap */
-	ENVELOPE_GCM		/* AES-256-GCM, tag last, RSA-OAEP-SHA-256 */
+	ENVELOPE_NONE = 0,	/* not encrypted: served as it is */
+	ENVELOPE_CBC,		/* AES-CBC + PKCS#7, RSA v1.5 wrap */
+	ENVELOPE_GCM		/* AES-256-GCM, RSA-OAEP-SHA-256 */
 };
 
 /* A plain value; fill it only through the functions below. */

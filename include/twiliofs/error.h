@@ -20,8 +20,8 @@ enum tfs_err {
 	TFS_ERR_CONFIG = -4,	/* keys, passphrase, permissions, options */
 	TFS_ERR_ENVELOPE = -5,	/* envelope missing or malformed */
 	TFS_ERR_NOKEY = -6,	/* no private key opens the wrapped CEK */
-	TFS_ERR_INTEGRITY = -7,	/* GCM tag, CBC padding or length mismatch */
-	TFS_ERR_TRUNCATED = -8,	/* ciphertext shorter than its format allows */
+	TFS_ERR_INTEGRITY = -7,	/* GCM tag, CBC padding, length */
+	TFS_ERR_TRUNCATED = -8,	/* ciphertext cut short */
 	TFS_ERR_CRYPTO = -9,	/* OpenSSL failed unexpectedly */
 	TFS_ERR_RANGE = -10	/* offset or length outside what is valid */
 };
