@@ -82,10 +82,14 @@ install: twiliofs
 	sed 's/VERSION/$(VERSION)/g' man/twiliofs.1 \
 		> $(DESTDIR)$(MANPREFIX)/man1/twiliofs.1
 	chmod 644 $(DESTDIR)$(MANPREFIX)/man1/twiliofs.1
+	mkdir -p $(DESTDIR)$(COMPLETIONDIR)
+	cp -f contrib/twiliofs.bash-completion $(DESTDIR)$(COMPLETIONDIR)/twiliofs
+	chmod 644 $(DESTDIR)$(COMPLETIONDIR)/twiliofs
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/twiliofs \
-		$(DESTDIR)$(MANPREFIX)/man1/twiliofs.1
+		$(DESTDIR)$(MANPREFIX)/man1/twiliofs.1 \
+		$(DESTDIR)$(COMPLETIONDIR)/twiliofs
 
 dist:
 	git archive --format=tar.gz --prefix=twiliofs-$(VERSION)/ \

@@ -3,6 +3,7 @@ VERSION = 0.1.0
 
 PREFIX ?= /usr/local
 MANPREFIX ?= $(PREFIX)/share/man
+COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
 
 PKG_CONFIG ?= pkg-config
 # Every library the program is built against, through pkg-config.

@@ -49,6 +49,7 @@ for t in build/asan/test_*; do
 	run "unit/$(basename "$t")" "$t"
 done
 
+run integration/install sh tests/integration/test_install.sh
 TWILIOFS=$build/asan/twiliofs TWILIOFS_MEM=$top/twiliofs \
 	run integration/decrypt bash tests/integration/test_decrypt.sh
 

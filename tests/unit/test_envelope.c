@@ -40,23 +40,6 @@
 #define SEED_CB_SID "CR201607f4ca45a533cdca8d9a828c2a87"
 #define SID_HEX "0123456789abcdef0123456789abcdef"
 
-/* Whether hay contains needle, ignoring ASCII case. */
-static int
-has_ci(const char *hay, const char *needle)
-{
-	size_t i, n = strlen(needle);
-
-	for (; *hay != '\0'; hay++) {
-		for (i = 0; i < n && hay[i] != '\0' &&
-		    tolower((unsigned char)hay[i]) ==
-		    tolower((unsigned char)needle[i]); i++)
-			;
-		if (i == n)
-			return 1;
-	}
-	return 0;
-}
-
 /* Reference base64 encoder (standard alphabet, padded). */
 static void
 b64enc(const unsigned char *in, size_t n, char *out)
@@ -258,7 +241,7 @@ test_from_b64(void)
 		rc = envelope_from_b64(&env, cek_b64, iv_b64, &err);
 		CHECK_RC(rc, TFS_ERR_ENVELOPE, "%zu-byte IV", bad_iv[i]);
 		CHECK_DETAIL(&err, "%zu-byte IV", bad_iv[i]);
-		CHECK(has_ci(err.detail, "iv"), "%zu-byte IV: the detail does "
+		CHECK(unit_has_ci(err.detail, "iv"), "%zu-byte IV: the detail does "
 		    "not name the IV: %s", bad_iv[i], err.detail);
 	}
 	fresh(&env, &err);
@@ -269,7 +252,7 @@ test_from_b64(void)
 	rc = envelope_from_b64(&env, cek_b64, "AAAA*AAAAAAAAAAA", &err);
 	CHECK_RC(rc, TFS_ERR_ENVELOPE, "IV with a bad character");
 	CHECK_DETAIL(&err, "bad IV base64");
-	CHECK(has_ci(err.detail, "iv"), "bad IV base64: detail: %s",
+	CHECK(unit_has_ci(err.detail, "iv"), "bad IV base64: detail: %s",
 	    err.detail);
 
 	/* Bad CEKs. */
@@ -278,13 +261,13 @@ test_from_b64(void)
 	rc = envelope_from_b64(&env, "", iv_b64, &err);
 	CHECK_RC(rc, TFS_ERR_ENVELOPE, "empty CEK");
 	CHECK_DETAIL(&err, "empty CEK");
-	CHECK(has_ci(err.detail, "cek") || has_ci(err.detail, "key"),
+	CHECK(unit_has_ci(err.detail, "cek") || unit_has_ci(err.detail, "key"),
 	    "empty CEK: the detail does not name the key: %s", err.detail);
 	fresh(&env, &err);
 	rc = envelope_from_b64(&env, "not base64!", iv_b64, &err);
 	CHECK_RC(rc, TFS_ERR_ENVELOPE, "CEK with bad characters");
 	CHECK_DETAIL(&err, "bad CEK");
-	CHECK(has_ci(err.detail, "cek") || has_ci(err.detail, "key"),
+	CHECK(unit_has_ci(err.detail, "cek") || unit_has_ci(err.detail, "key"),
 	    "bad CEK: the detail does not name the key: %s", err.detail);
 	/* Size limit: one RSA-8192 block fits, one byte more does not. */
 	fresh(&env, &err);
@@ -838,8 +821,8 @@ test_details(void)
 	fresh(&env, &err);
 	rc = envelope_from_details(&env, "{\"encryption_details\":null}",
 	    &err);
-	CHECK(rc == TFS_ERR_ENVELOPE && (has_ci(err.detail, "not encrypted")
-	    || has_ci(err.detail, "null")), "encryption_details null: %s: "
+	CHECK(rc == TFS_ERR_ENVELOPE && (unit_has_ci(err.detail, "not encrypted")
+	    || unit_has_ci(err.detail, "null")), "encryption_details null: %s: "
 	    "detail \"%s\" does not say the recording is not encrypted",
 	    unit_rcname(rc), err.detail);
 	/* A NULL err is allowed. */
@@ -899,7 +882,7 @@ test_fixtures(const char *fx)
 			CHECK(env.iv_len == v.iv_len && memcmp(env.iv, v.iv,
 			    v.iv_len) == 0, "%s.headers: IV", v.name);
 			/* Known exactly when the header is there. */
-			want_plain = has_ci(v.headers,
+			want_plain = unit_has_ci(v.headers,
 			    "x-amz-unencrypted-content-length:") ?
 			    (long long)plain_len : -1;
 			CHECK(env.plaintext_size == want_plain, "%s.headers: "

@@ -31,22 +31,6 @@ static char keysdir[4096];	/* TFS_FIXTURES/keys */
 static char passfile[4096];	/* TFS_FIXTURES/passphrase */
 static char sids[6][40];	/* A B C D E X */
 
-static int
-has_ci(const char *hay, const char *needle)
-{
-	size_t i, n = strlen(needle);
-
-	for (; *hay != '\0'; hay++) {
-		for (i = 0; i < n && hay[i] != '\0' &&
-		    tolower((unsigned char)hay[i]) ==
-		    tolower((unsigned char)needle[i]); i++)
-			;
-		if (i == n)
-			return 1;
-	}
-	return 0;
-}
-
 static const char *
 sid_of(char letter)
 {
@@ -148,7 +132,7 @@ load_fails(const char *what, const char *paths, const char *pass,
 	}
 	CHECK_DETAIL(&err, "%s", what);
 	if (want != NULL)
-		CHECK(has_ci(err.detail, want), "%s: the detail does not say "
+		CHECK(unit_has_ci(err.detail, want), "%s: the detail does not say "
 		    "\"%s\": %s", what, want, err.detail);
 }
 

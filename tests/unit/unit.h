@@ -16,6 +16,7 @@
 
 #include <stdarg.h>
 #include <stdint.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -195,6 +196,23 @@ unit_done(void)
 }
 
 /* xorshift64*: reproducible, good enough to pick offsets. */
+/* Whether hay contains needle, ignoring ASCII case. */
+static inline int
+unit_has_ci(const char *hay, const char *needle)
+{
+	size_t i, n = strlen(needle);
+
+	for (; *hay != '\0'; hay++) {
+		for (i = 0; i < n && hay[i] != '\0' &&
+		    tolower((unsigned char)hay[i]) ==
+		    tolower((unsigned char)needle[i]); i++)
+			;
+		if (i == n)
+			return 1;
+	}
+	return 0;
+}
+
 static inline uint64_t
 unit_rand(void)
 {
