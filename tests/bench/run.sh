@@ -52,6 +52,7 @@ cat "$big/cbc.enc" "$big/gcm.enc" > /dev/null	# warm the page cache
 set -- \
 	"cat-cbc" "cat $big/cbc.enc" \
 	"openssl-cbc" "openssl enc -d -aes-256-cbc -K $cek -iv $iv -in $big/cbc.enc" \
+	"openssl-cbc-file" "openssl enc -d -aes-256-cbc -K $cek -iv $iv -in $big/cbc.enc -out $out/plain.out" \
 	"twiliofs-cbc-stdout" "$bin decrypt -k $key_a --headers $big/cbc.headers $big/cbc.enc" \
 	"twiliofs-cbc-file" "$bin decrypt -k $key_a --headers $big/cbc.headers $big/cbc.enc $out/plain.out" \
 	"python-gcm" "$PY tests/bench/gcm_baseline.py $key_a $big/gcm.details $big/gcm.enc" \
@@ -68,6 +69,7 @@ done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 echo "plaintext: $mib MiB; median of $runs runs" | tee -a "$out/results.txt"
 echo "twiliofs CBC to stdout / openssl enc -d: $(ratio "$t_twiliofs_cbc_stdout" "$t_openssl_cbc")x time" | tee -a "$out/results.txt"
+echo "twiliofs CBC to a file (verified, fsync'd, renamed) / openssl enc -d -out: $(ratio "$t_twiliofs_cbc_file" "$t_openssl_cbc_file")x time" | tee -a "$out/results.txt"
 echo "twiliofs GCM to stdout (verify, then decrypt) / python: $(ratio "$t_twiliofs_gcm_stdout" "$t_python_gcm")x time" | tee -a "$out/results.txt"
 echo "twiliofs GCM to file (one pass) / python: $(ratio "$t_twiliofs_gcm_file" "$t_python_gcm")x time" | tee -a "$out/results.txt"
 echo "results in $out/results.txt"
