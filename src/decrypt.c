@@ -343,6 +343,20 @@ bad_padding(const struct source *src, struct tfs_error *err)
 	    "is wrong; no plaintext was written", src->name);
 }
 
+/* The padding must leave exactly the length the headers announced. */
+static int
+cbc_check_plain_len(const struct source *src, const struct envelope *env,
+    long long size, size_t pad, struct tfs_error *err)
+{
+	if (env->plaintext_size < 0 ||
+	    size - (long long)pad == env->plaintext_size)
+		return TFS_OK;
+	return tfs_error_set(err, TFS_ERR_INTEGRITY, "%s: padding gives %lld "
+	    "bytes of plaintext but the headers say %lld; the file or the "
+	    "key is wrong", src->name, size - (long long)pad,
+	    env->plaintext_size);
+}
+
 /*
  * With random access, check the final block's padding before writing the
  * first byte: CBC has no tag, so this is the only integrity check.
@@ -372,12 +386,8 @@ cbc_precheck(struct source *src, struct crypto_cbc *cbc,
 		    CRYPTO_BLOCK, last);
 	if (rc == TFS_OK && crypto_cbc_pad_len(last, &pad) != TFS_OK)
 		rc = bad_padding(src, err);
-	if (rc == TFS_OK && env->plaintext_size >= 0 &&
-	    src->size - (long long)pad != env->plaintext_size)
-		rc = tfs_error_set(err, TFS_ERR_INTEGRITY, "%s: padding "
-		    "gives %lld bytes of plaintext but the headers say %lld; "
-		    "the file or the key is wrong", src->name,
-		    src->size - (long long)pad, env->plaintext_size);
+	if (rc == TFS_OK)
+		rc = cbc_check_plain_len(src, env, src->size, pad, err);
 	OPENSSL_cleanse(last, sizeof(last));
 	return rc;
 }
@@ -425,6 +435,9 @@ cbc_stream(struct source *src, struct sink *snk, struct crypto_cbc *cbc,
 		return rc;
 	if (crypto_cbc_pad_len(b->out + have - CRYPTO_BLOCK, &pad) != TFS_OK)
 		return bad_padding(src, err);
+	rc = cbc_check_plain_len(src, env, total, pad, err);
+	if (rc != TFS_OK)
+		return rc;
 	return sink_write(snk, b->out, have - pad, err);
 }
 

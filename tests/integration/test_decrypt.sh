@@ -782,6 +782,27 @@ want_errline
 want_stdout_empty
 case_end
 
+# ---- a length header that disagrees with the padding -----------------------
+# cbc256_A is 1048581 bytes; 1048580 needs the same number of blocks, so
+# only the padding can tell. From a file (checked before output) and from
+# a pipe (checked at the end): exit 4, no output either way.
+for how in file pipe; do
+	case_begin "CBC, unencrypted length one byte short of the padding's, from a $how: exit 4"
+	sed 's/^\(x-amz-meta-x-amz-unencrypted-content-length:\) 1048581/\1 1048580/' \
+	    "$V/cbc256_A.headers" >"$D/h"
+	grep -q 'content-length: 1048580' "$D/h" || fail "could not edit the headers"
+	if [ "$how" = file ]; then
+		tfs decrypt "${KEYS[@]}" --headers "$D/h" "$V/cbc256_A.enc" "$D/o/out"
+	else
+		tfs --pipe "$V/cbc256_A.enc" decrypt "${KEYS[@]}" --headers "$D/h" - "$D/o/out"
+	fi
+	want_rc 4
+	want_errline
+	want_err "headers say 1048580"
+	want_no_file "$D/o/out"
+	case_end
+done
+
 # ---- killed mid-way: nothing left behind -----------------------------------
 # Feed part of an object through a FIFO, let twiliofs write some plaintext,
 # then SIGKILL it: no OUTPUT and no temp file may remain in the directory.

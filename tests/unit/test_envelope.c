@@ -241,8 +241,8 @@ test_from_b64(void)
 		rc = envelope_from_b64(&env, cek_b64, iv_b64, &err);
 		CHECK_RC(rc, TFS_ERR_ENVELOPE, "%zu-byte IV", bad_iv[i]);
 		CHECK_DETAIL(&err, "%zu-byte IV", bad_iv[i]);
-		CHECK(unit_has_ci(err.detail, "iv"), "%zu-byte IV: the detail does "
-		    "not name the IV: %s", bad_iv[i], err.detail);
+		CHECK(unit_has_ci(err.detail, "iv"), "%zu-byte IV: the detail "
+		    "does not name the IV: %s", bad_iv[i], err.detail);
 	}
 	fresh(&env, &err);
 	rc = envelope_from_b64(&env, cek_b64, "", &err);
@@ -821,7 +821,8 @@ test_details(void)
 	fresh(&env, &err);
 	rc = envelope_from_details(&env, "{\"encryption_details\":null}",
 	    &err);
-	CHECK(rc == TFS_ERR_ENVELOPE && (unit_has_ci(err.detail, "not encrypted")
+	CHECK(rc == TFS_ERR_ENVELOPE &&
+	    (unit_has_ci(err.detail, "not encrypted")
 	    || unit_has_ci(err.detail, "null")), "encryption_details null: %s: "
 	    "detail \"%s\" does not say the recording is not encrypted",
 	    unit_rcname(rc), err.detail);

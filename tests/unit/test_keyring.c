@@ -132,8 +132,8 @@ load_fails(const char *what, const char *paths, const char *pass,
 	}
 	CHECK_DETAIL(&err, "%s", what);
 	if (want != NULL)
-		CHECK(unit_has_ci(err.detail, want), "%s: the detail does not say "
-		    "\"%s\": %s", what, want, err.detail);
+		CHECK(unit_has_ci(err.detail, want), "%s: the detail does not "
+		    "say \"%s\": %s", what, want, err.detail);
 }
 
 /* keyring_load expecting success with n keys; the keyring or NULL. */
