@@ -8,8 +8,9 @@ set -eu
 build_pkgs="gcc make pkg-config libfuse3-dev libssl-dev libcurl4-openssl-dev
 libsqlite3-dev"
 # Test tools: an independent crypto implementation (openssl CLI, Debian's
-# python3-cryptography) and /usr/bin/time for peak-memory checks.
-test_pkgs="openssl python3 python3-cryptography time fuse3"
+# python3-cryptography) and /usr/bin/time for peak-memory checks; the test
+# Twilio account (tests/env): nginx (secure_link), ffmpeg for real media, curl.
+test_pkgs="openssl python3 python3-cryptography time fuse3 nginx ffmpeg curl"
 
 case "${1:-all}" in
 build) want=$build_pkgs ;;

@@ -1,0 +1,959 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""mock.py - the Twilio REST API of the twiliofs test account (README.md
+here). Python standard library only; TLS; one thread per connection;
+HTTP/1.1 keep-alive. Started by start.sh:
+
+  /usr/bin/python3 -u tests/env/mock.py CONFIG.json
+
+CONFIG (written by start.sh, 0600): cache, dir, cert, key, nginx_port,
+secret, account_sid, api_key, api_secret, auth_token, bulk, port_file,
+manifest, keys_dir, stranger_key. The mock binds 127.0.0.1:0, writes the
+manifest, then its port to port_file.
+
+API shapes follow shared/reference/twilio-api.md; every product is served
+under /{product} (video, api, intelligence, accounts), as twiliofs's
+`endpoint` option maps https://{product}.twilio.com to URL/{product}.
+/__control/... (no auth) switches faults and reports counters.
+"""
+
+import base64
+import datetime
+import email.utils
+import hashlib
+import http.server
+import json
+import os
+import re
+import socket
+import ssl
+import sys
+import threading
+import time
+import urllib.parse
+
+DEFAULT_PAGE_SIZE = 2
+MAX_PAGE_SIZE = 1000
+MAX_LOGGED_REQUESTS = 100000
+
+
+def log(msg):
+    sys.stderr.write("%s mock: %s\n" % (
+        time.strftime("%H:%M:%S"), msg))
+
+
+def parse_iso(s):
+    return datetime.datetime.strptime(s, "%Y-%m-%dT%H:%M:%SZ").replace(
+        tzinfo=datetime.timezone.utc)
+
+
+def rfc2822(iso):
+    return email.utils.format_datetime(parse_iso(iso))
+
+
+class HTTPError(Exception):
+    def __init__(self, status, code, message, headers=None):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.headers = headers or {}
+
+
+def not_found(path):
+    return HTTPError(404, 20404,
+                     "The requested resource %s was not found" % path)
+
+
+class Account:
+    """The account's items and the mock's switchable state."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.cache = cfg["cache"]
+        with open(os.path.join(self.cache, "items.json")) as f:
+            self.data = json.load(f)
+        self.account_sid = self.data["account_sid"]
+        self.items = self.data["items"]
+        self.by_sid = {it["sid"]: it for it in self.items}
+        self.lock = threading.Lock()
+        self.expiry_lock = threading.Lock()	# callers may hold self.lock
+        self.base = None            # https://127.0.0.1:PORT, set on bind
+        self.media_base = "https://127.0.0.1:%d" % cfg["nginx_port"]
+        self.initial_bulk = int(cfg.get("bulk", 0))
+        self.reset()
+
+    # ---- state --------------------------------------------------------
+    def reset(self):
+        with getattr(self, "lock", threading.Lock()):
+            self.visible = {it["sid"]: it["listed"] for it in self.items}
+            self.deleted = set()
+            self.ttl_max = None
+            self.expired_next = 0
+            self.faults = []
+            self.stats = self.empty_stats()
+            self.set_bulk_locked(self.initial_bulk)
+
+    @staticmethod
+    def empty_stats():
+        return {"list": 0, "media": 0, "fetch": 0, "encrypted": 0,
+                "control": 0, "unauthorized": 0, "not_found": 0,
+                "faults_served": 0, "total": 0, "requests": []}
+
+    def set_bulk_locked(self, n):
+        self.bulk = []
+        spec = self.data["bulk"]
+        start = parse_iso("2024-04-30T23:00:00Z")
+        rooms = ["RM" + hashlib.sha256(
+            ("%s-bulk-room-%d" % (self.account_sid, r)).encode()
+        ).hexdigest()[:32] for r in range(5)]
+        for i in range(n):
+            h = hashlib.sha256(("%s-bulk-%d" % (self.account_sid, i))
+                               .encode()).hexdigest()
+            date = start - datetime.timedelta(minutes=86 * i)
+            self.bulk.append({
+                "name": "bulk_%d" % i,
+                "kind": "video_recording",
+                "sid": "RT" + h[:32],
+                "status": "completed",
+                "date_created": date.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "listed": True,
+                "expect": "ok",
+                "bulk": True,
+                "api": {"room_sid": rooms[i % 5],
+                        "participant_sid": "PA" + h[32:64],
+                        "source_sid": "MT" + hashlib.md5(h.encode())
+                        .hexdigest(),
+                        "codec": spec["codec"], "type": spec["type"],
+                        "container_format": spec["container_format"],
+                        "duration": spec["duration"],
+                        "size": spec["part"]["enc_size"],
+                        "track_name": "microphone-%d" % i, "offset": 0},
+                "parts": [spec["part"]],
+            })
+        self.bulk_by_sid = {it["sid"]: it for it in self.bulk}
+
+    def find(self, sid):
+        """The item (any state) or None."""
+        return self.by_sid.get(sid) or self.bulk_by_sid.get(sid)
+
+    def exists(self, sid):
+        """Known to the API at all (listed or deleted, not a reserve)."""
+        it = self.find(sid)
+        if it is None:
+            return None
+        if it.get("bulk"):
+            return it
+        return it if self.visible.get(sid) else None
+
+    def listing(self, kind, status=None):
+        """Listed items of a kind, newest first (date, then SID)."""
+        out = []
+        for it in self.items:
+            if it["kind"] != kind or not self.visible[it["sid"]]:
+                continue
+            st = self.status_of(it)
+            if status is None and st == "deleted":
+                continue
+            if status is not None and st != status:
+                continue
+            out.append(it)
+        if kind == "video_recording" and status in (None, "completed"):
+            out.extend(self.bulk)
+        out.sort(key=lambda it: (it["date_created"], it["sid"]),
+                 reverse=True)
+        return out
+
+    def status_of(self, it):
+        return "deleted" if it["sid"] in self.deleted else it["status"]
+
+    # ---- signed URLs (nginx secure_link) ------------------------------
+    def ttl(self, requested):
+        ttl = requested
+        if self.ttl_max is not None:
+            ttl = min(ttl, self.ttl_max)
+        return ttl
+
+    def signed_url(self, uri, ttl):
+        expires = int(time.time()) + ttl
+        with self.expiry_lock:
+            # "Short URL lifetime" taken to its end: a link that has
+            # already expired when the client first uses it, so the
+            # client's 403 -> resolve again -> resume path must run.
+            if self.expired_next > 0:
+                self.expired_next -= 1
+                expires = int(time.time()) - 10
+        digest = hashlib.md5(("%d%s %s" % (expires, uri, self.cfg["secret"]))
+                             .encode()).digest()
+        sig = base64.urlsafe_b64encode(digest).decode().rstrip("=")
+        return "%s%s?AWSAccessKeyId=AKIATWILIOFSTEST0001&Expires=%d&" \
+               "Signature=%s" % (self.media_base, uri, expires, sig)
+
+    # ---- the manifest ---------------------------------------------------
+    def manifest(self):
+        keys = self.data["keys"]
+        out = []
+
+        def keyfile(letter):
+            if letter is None:
+                return None
+            k = keys[letter]
+            if not k["in_keyring"]:
+                return self.cfg["stranger_key"]
+            return os.path.join(self.cfg["keys_dir"],
+                                os.path.basename(k["file"]))
+
+        for it in self.items + self.bulk:
+            parts = it["parts"] or [None]
+            for p in parts:
+                e = {
+                    "sid": it["sid"],
+                    "part": p["part"] if p else 0,
+                    "kind": it["kind"],
+                    "name": it["name"],
+                    "status": it["status"],
+                    "date_created": it["date_created"],
+                    "listed": it["listed"],
+                    "expect": it["expect"],
+                    "bulk": bool(it.get("bulk")),
+                    "room_sid": it["api"].get("room_sid"),
+                    "scheme": p["scheme"] if p else None,
+                    "cek_bits": p["cek_bits"] if p else None,
+                    "public_key_sid": p["public_key_sid"] if p else None,
+                    "key_file": keyfile(p["key"]) if p else None,
+                    "plain": os.path.join(self.cache, p["plain"]) if p
+                    else None,
+                    "plain_sha256": p["plain_sha256"] if p else None,
+                    "plain_size": p["plain_size"] if p else None,
+                    "enc_file": os.path.join(self.cache, p["file"]) if p
+                    else None,
+                    "enc_size": p["enc_size"] if p else None,
+                    "object": p["object"] if p else None,
+                    "container": p["container"] if p else
+                    it["api"].get("container_format", "wav"),
+                    "has_length_header": p["has_length_header"] if p
+                    else False,
+                }
+                out.append(e)
+        return out
+
+    def write_manifest(self):
+        path = self.cfg["manifest"]
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(self.manifest(), f, indent=1)
+            f.write("\n")
+        os.chmod(tmp, 0o600)
+        os.rename(tmp, path)
+
+    # ---- resource representations ---------------------------------------
+    def video_recording(self, it):
+        a, sid = it["api"], it["sid"]
+        url = "%s/video/v1/Recordings/%s" % (self.base, sid)
+        return {
+            "account_sid": self.account_sid,
+            "status": self.status_of(it),
+            "date_created": it["date_created"],
+            "sid": sid,
+            "source_sid": a["source_sid"],
+            "size": a["size"],
+            "url": url,
+            "type": a["type"],
+            "duration": a["duration"],
+            "container_format": a["container_format"],
+            "codec": a["codec"],
+            "grouping_sids": {"room_sid": a["room_sid"],
+                              "participant_sid": a["participant_sid"]},
+            "track_name": a["track_name"],
+            "offset": a["offset"],
+            "media_external_location": None,
+            "status_callback": None,
+            "status_callback_method": "POST",
+            "links": {"media": url + "/Media"},
+        }
+
+    def composition(self, it):
+        a, sid = it["api"], it["sid"]
+        url = "%s/video/v1/Compositions/%s" % (self.base, sid)
+        done = it["status"] == "completed"
+        completed = (parse_iso(it["date_created"]) +
+                     datetime.timedelta(minutes=2)).strftime(
+                         "%Y-%m-%dT%H:%M:%SZ")
+        return {
+            "account_sid": self.account_sid,
+            "status": self.status_of(it),
+            "date_created": it["date_created"],
+            "date_completed": completed if done else None,
+            "date_deleted": None,
+            "sid": sid,
+            "room_sid": a["room_sid"],
+            "audio_sources": ["*"],
+            "audio_sources_excluded": [],
+            "video_layout": {"grid": {"video_sources": ["*"]}},
+            "resolution": a.get("resolution"),
+            "trim": True,
+            "format": a.get("format"),
+            "bitrate": a.get("bitrate"),
+            "size": a.get("size"),
+            "duration": a.get("duration"),
+            "media_external_location": None,
+            "status_callback": None,
+            "status_callback_method": "POST",
+            "url": url,
+            "links": {"media": url + "/Media"},
+        }
+
+    def voice_uri(self, sid=None, ext=".json"):
+        u = "/2010-04-01/Accounts/%s/Recordings" % self.account_sid
+        return u + ("/%s" % sid if sid else "") + ext
+
+    def voice_recording(self, it):
+        a, sid = it["api"], it["sid"]
+        date = rfc2822(it["date_created"])
+        return {
+            "account_sid": self.account_sid,
+            "api_version": "2010-04-01",
+            "call_sid": a["call_sid"],
+            "conference_sid": None,
+            "date_created": date,
+            "date_updated": date,
+            "start_time": date,
+            "duration": a["duration"],
+            "sid": sid,
+            "price": "-0.0025" if it["status"] == "completed" else None,
+            "price_unit": "USD",
+            "status": self.status_of(it),
+            "channels": a["channels"],
+            "source": "RecordVerb",
+            "error_code": a["error_code"],
+            "track": "both",
+            "uri": self.voice_uri(sid),
+            "encryption_details": a["encryption_details"],
+            "media_url": "%s/api%s" % (self.base, self.voice_uri(sid, "")),
+            "subresource_uris": {
+                "add_on_results": self.voice_uri(sid, "/AddOnResults.json"),
+                "transcriptions": self.voice_uri(sid, "/Transcriptions.json"),
+            },
+        }
+
+    def transcript(self, it):
+        a, sid = it["api"], it["sid"]
+        url = "%s/intelligence/v2/Transcripts/%s" % (self.base, sid)
+        return {
+            "account_sid": self.account_sid,
+            "service_sid": a["service_sid"],
+            "sid": sid,
+            "date_created": it["date_created"],
+            "date_updated": it["date_created"],
+            "status": self.status_of(it),
+            "channel": {"media_properties": {"source_sid": a["source_sid"]},
+                        "participants": [
+                            {"channel_participant": 1, "role": "customer"},
+                            {"channel_participant": 2, "role": "agent"}]},
+            "data_logging": False,
+            "language_code": "en-US",
+            "customer_key": None,
+            "media_start_time": None,
+            "duration": a.get("duration"),
+            "url": url,
+            "redaction": True,
+            "encryption_credential_sid": a["encryption_credential_sid"],
+            "links": {
+                "sentences": url + "/Sentences",
+                "encrypted_sentences": url + "/Sentences/Encrypted",
+                "media": url + "/Media",
+                "operator_results": url + "/OperatorResults",
+                "encrypted_operator_results":
+                    url + "/OperatorResults/Encrypted",
+            },
+        }
+
+    def public_key(self, letter):
+        k = self.data["keys"][letter]
+        return {
+            "sid": k["sid"],
+            "account_sid": self.account_sid,
+            "friendly_name": "twiliofs test key %s" % letter,
+            "date_created": "2024-04-01T12:00:00Z",
+            "date_updated": "2024-04-01T12:00:00Z",
+            "url": "%s/accounts/v1/Credentials/PublicKeys/%s" % (
+                self.base, k["sid"]),
+        }
+
+
+def page_params(q):
+    size = DEFAULT_PAGE_SIZE
+    if "PageSize" in q:
+        try:
+            size = int(q["PageSize"])
+        except ValueError:
+            raise HTTPError(400, 20001, "PageSize must be an integer")
+        if size < 1:
+            raise HTTPError(400, 20001, "PageSize must be at least 1")
+        size = min(size, MAX_PAGE_SIZE)
+    page = 0
+    if "Page" in q:
+        try:
+            page = max(0, int(q["Page"]))
+        except ValueError:
+            raise HTTPError(400, 20001, "Page must be an integer")
+    return size, page, q.get("PageToken")
+
+
+def paginate(items, size, page, token, acct):
+    """One page of items (newest first). A PageToken PA<sid> resumes after
+    that item, whatever happened to the list since (as Twilio's do)."""
+    if token:
+        sid = token[2:] if token.startswith("PA") else token
+        ref = acct.find(sid)
+        if ref is None:
+            raise HTTPError(400, 20001, "Invalid PageToken")
+        key = (ref["date_created"], ref["sid"])
+        items = [it for it in items
+                 if (it["date_created"], it["sid"]) < key]
+        chunk = items[:size]
+        more = len(items) > size
+    else:
+        chunk = items[page * size:(page + 1) * size]
+        more = len(items) > (page + 1) * size
+    return chunk, more
+
+
+def filter_dates(items, after=None, before=None):
+    out = items
+    if after:
+        a = parse_when(after)
+        out = [it for it in out if parse_iso(it["date_created"]) > a]
+    if before:
+        b = parse_when(before)
+        out = [it for it in out if parse_iso(it["date_created"]) < b]
+    return out
+
+
+def parse_when(s):
+    for fmt in ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d"):
+        try:
+            d = datetime.datetime.strptime(s, fmt)
+        except ValueError:
+            continue
+        if d.tzinfo is None:
+            d = d.replace(tzinfo=datetime.timezone.utc)
+        return d
+    raise HTTPError(400, 20001, "Invalid date: %s" % s)
+
+
+SID = r"([A-Z]{2}[0-9a-fA-F]{32})"
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "twilio-mock/1.0"
+    sys_version = ""
+    timeout = 60        # idle keep-alive connections
+
+    # TLS handshake in the connection's own thread, not in accept()
+    def setup(self):
+        self.request.settimeout(self.timeout)
+        self.request = self.server.ssl_ctx.wrap_socket(
+            self.request, server_side=True)
+        super().setup()
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def version_string(self):
+        return self.server_version
+
+    @property
+    def acct(self):
+        return self.server.acct
+
+    # ---- plumbing -----------------------------------------------------
+    def send(self, status, body=b"", ctype="application/json",
+             headers=None):
+        if isinstance(body, (dict, list)):
+            body = (json.dumps(body, indent=None) + "\n").encode()
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Twilio-Request-Id", "RQ" + os.urandom(16).hex())
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+        self.status_sent = status
+
+    def send_error_json(self, e):
+        self.send(e.status, {
+            "code": e.code, "message": e.message,
+            "more_info": "https://www.twilio.com/docs/errors/%d" % e.code,
+            "status": e.status}, headers=e.headers)
+
+    def read_body(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n > 0 else b""
+
+    def auth_ok(self):
+        h = self.headers.get("Authorization", "")
+        if not h.startswith("Basic "):
+            return False
+        try:
+            user, _, pw = base64.b64decode(h[6:], validate=True).decode() \
+                .partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return False
+        c = self.acct.cfg
+        return ((user == c["api_key"] and pw == c["api_secret"]) or
+                (user == c["account_sid"] and pw == c["auth_token"]))
+
+    def do_GET(self):
+        self.dispatch()
+
+    def do_HEAD(self):
+        self.dispatch()
+
+    def do_POST(self):
+        self.dispatch()
+
+    def do_DELETE(self):
+        self.dispatch()
+
+    def dispatch(self):
+        self.status_sent = None
+        url = urllib.parse.urlsplit(self.path)
+        path = url.path
+        self.query = {k: v[-1] for k, v in urllib.parse.parse_qs(
+            url.query, keep_blank_values=True).items()}
+        body = self.read_body() if self.command in ("POST", "DELETE") else b""
+        if path.startswith("/__control"):
+            return self.control(path, body)
+        acct = self.acct
+        cls = classify(path)
+        had_auth = "Authorization" in self.headers
+        with acct.lock:
+            st = acct.stats
+            st["total"] += 1
+            if cls in st:
+                st[cls] += 1
+            rec = {"method": self.command, "path": self.path,
+                   "class": cls, "had_auth": had_auth,
+                   "time": round(time.time(), 3)}
+            if len(st["requests"]) < MAX_LOGGED_REQUESTS:
+                st["requests"].append(rec)
+            fault = self.take_fault(path, cls)
+        try:
+            if fault is not None:
+                if self.serve_fault(fault):
+                    return
+            if not self.auth_ok():
+                with acct.lock:
+                    acct.stats["unauthorized"] += 1
+                raise HTTPError(401, 20003, "Authenticate", {
+                    "WWW-Authenticate": 'Basic realm="Twilio API"'})
+            if self.command not in ("GET", "HEAD"):
+                raise HTTPError(405, 20004, "Method not allowed")
+            self.route(path)
+        except HTTPError as e:
+            if e.status == 404:
+                with acct.lock:
+                    acct.stats["not_found"] += 1
+            self.send_error_json(e)
+        finally:
+            rec["status"] = self.status_sent
+            log("%s %s -> %s%s" % (self.command, self.path, self.status_sent,
+                                   "" if had_auth else " (no auth)"))
+
+    # ---- faults ---------------------------------------------------------
+    def take_fault(self, path, cls):
+        for f in self.acct.faults:
+            if f["count"] <= 0:
+                continue
+            if f.get("path") and f["path"] not in path:
+                continue
+            if f.get("class") and f["class"] != cls:
+                continue
+            f["count"] -= 1
+            self.acct.stats["faults_served"] += 1
+            return dict(f)
+        return None
+
+    def serve_fault(self, f):
+        """Serve a fault; True if the request is finished."""
+        if f["type"] == "delay":
+            time.sleep(f["seconds"])
+            return False
+        if f["type"] == "drop":
+            self.close_connection = True
+            self.status_sent = "dropped"
+            try:
+                self.request.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return True
+        status = f["status"]
+        headers = {}
+        if f.get("retry_after") is not None:
+            headers["Retry-After"] = str(f["retry_after"])
+        code, msg = {429: (20429, "Too Many Requests"),
+                     500: (20500, "Internal Server Error"),
+                     502: (20502, "Bad Gateway"),
+                     503: (20503, "Service Unavailable")}.get(
+                         status, (20000 + status, "Injected fault"))
+        self.send_error_json(HTTPError(status, code, msg, headers))
+        return True
+
+    # ---- control (no auth) ---------------------------------------------
+    def control(self, path, body):
+        acct = self.acct
+        try:
+            req = json.loads(body or b"{}") if body.strip() else {}
+            if not isinstance(req, dict):
+                raise ValueError("body must be a JSON object")
+        except ValueError as e:
+            return self.send(400, {"error": "bad JSON: %s" % e})
+        op = path[len("/__control"):].strip("/")
+        with acct.lock:
+            acct.stats["control"] += 1
+        try:
+            result = self.control_op(op, req)
+        except (KeyError, ValueError, TypeError) as e:
+            return self.send(400, {"error": "%s: %s" % (op, e)})
+        if result is None:
+            return self.send(404, {"error": "unknown control %s" % op})
+        log("control %s %s" % (op, json.dumps(req)))
+        self.send(200, result)
+
+    def control_op(self, op, req):
+        acct = self.acct
+        if op == "stats" and self.command == "GET":
+            with acct.lock:
+                return json.loads(json.dumps(acct.stats))
+        if self.command != "POST":
+            return None
+        if op == "fault":
+            with acct.lock:
+                if req.get("clear"):
+                    acct.faults = []
+                    return {"faults": acct.faults}
+                f = {"count": int(req.get("count", 1))}
+                if "drop" in req:
+                    f.update(type="drop", count=int(req["drop"]))
+                elif "delay" in req:
+                    f.update(type="delay", seconds=float(req["delay"]))
+                elif "status" in req:
+                    f.update(type="status", status=int(req["status"]))
+                    if req.get("retry_after") is not None:
+                        f["retry_after"] = req["retry_after"]
+                else:
+                    raise ValueError("need status, drop or delay")
+                for k in ("path", "class"):
+                    if req.get(k):
+                        f[k] = str(req[k])
+                acct.faults.append(f)
+                return {"faults": acct.faults}
+        if op == "ttl":
+            with acct.lock, acct.expiry_lock:
+                m = req.get("max")
+                acct.ttl_max = None if m in (None, 0) else int(m)
+                acct.expired_next = int(req.get("expired_next", 0))
+                return {"max": acct.ttl_max,
+                        "expired_next": acct.expired_next}
+        if op in ("add", "delete"):
+            sid = req["sid"]
+            with acct.lock:
+                it = acct.find(sid)
+                if it is None or it.get("bulk"):
+                    raise ValueError("unknown sid %s" % sid)
+                if op == "add":
+                    acct.visible[sid] = True
+                    acct.deleted.discard(sid)
+                else:
+                    acct.deleted.add(sid)
+                return {"sid": sid, "listed": acct.visible[sid],
+                        "deleted": sid in acct.deleted}
+        if op == "reset":
+            acct.reset()
+            with acct.lock:
+                acct.write_manifest()
+            return {"reset": True}
+        if op == "bulk":
+            with acct.lock:
+                acct.set_bulk_locked(int(req["count"]))
+                acct.write_manifest()
+                return {"count": len(acct.bulk)}
+        return None
+
+    # ---- the API ---------------------------------------------------------
+    def route(self, path):
+        acct = self.acct
+        p = path.rstrip("/") if path != "/" else path
+        m = re.fullmatch(r"/video/v1/(Recordings|Compositions)", p)
+        if m:
+            kind = ("video_recording" if m.group(1) == "Recordings"
+                    else "composition")
+            return self.list_v1(kind, p, "recordings" if kind ==
+                                "video_recording" else "compositions")
+        m = re.fullmatch(r"/video/v1/Rooms/%s/Recordings" % SID, p)
+        if m:
+            return self.list_v1("video_recording", p, "recordings",
+                                room=m.group(1))
+        m = re.fullmatch(r"/video/v1/(?:Rooms/%s/)?(Recordings|Compositions)"
+                         r"/%s(/Media)?" % (SID, SID), p)
+        if m:
+            room, coll, sid, media = m.groups()
+            with acct.lock:
+                it = acct.exists(sid)
+                want = ("video_recording" if coll == "Recordings"
+                        else "composition")
+                if (it is None or it["kind"] != want or
+                        (room and it["api"]["room_sid"] != room)):
+                    raise not_found(path)
+                if not media:
+                    rep = (acct.video_recording(it) if want ==
+                           "video_recording" else acct.composition(it))
+                    return self.send(200, rep)
+                return self.media_redirect(it, path)
+        m = re.fullmatch(r"/api/2010-04-01/Accounts/%s/Recordings\.json" %
+                         SID, p)
+        if m:
+            if m.group(1) != acct.account_sid:
+                raise not_found(path)
+            return self.list_2010()
+        m = re.fullmatch(r"/api/2010-04-01/Accounts/%s/Recordings/%s"
+                         r"(\.json|\.wav|\.mp3|)" % (SID, SID), p)
+        if m:
+            ac, sid, ext = m.groups()
+            with acct.lock:
+                it = acct.exists(sid)
+                if (ac != acct.account_sid or it is None or
+                        it["kind"] != "voice_recording" or
+                        acct.status_of(it) == "deleted"):
+                    raise not_found(path)
+                if ext == ".json":
+                    return self.send(200, acct.voice_recording(it))
+                if ext == ".mp3" and it["api"]["encryption_details"]:
+                    raise HTTPError(400, 16109, "MP3 is not available for "
+                                    "encrypted recordings")
+                return self.media_redirect(it, path)
+        if p == "/intelligence/v2/Transcripts":
+            return self.list_v1("transcript", p, "transcripts")
+        m = re.fullmatch(r"/intelligence/v2/Transcripts/%s"
+                         r"(/Sentences/Encrypted|/OperatorResults/Encrypted)?"
+                         % SID, p)
+        if m:
+            sid, sub = m.groups()
+            with acct.lock:
+                it = acct.exists(sid)
+                if (it is None or it["kind"] != "transcript" or
+                        acct.status_of(it) == "deleted"):
+                    raise not_found(path)
+                if not sub:
+                    return self.send(200, acct.transcript(it))
+                return self.encrypted(it, sub)
+        if p == "/accounts/v1/Credentials/PublicKeys":
+            return self.list_keys(p)
+        m = re.fullmatch(r"/accounts/v1/Credentials/PublicKeys/%s" % SID, p)
+        if m:
+            for letter, k in acct.data["keys"].items():
+                if k["sid"] == m.group(1):
+                    return self.send(200, acct.public_key(letter))
+            raise not_found(path)
+        raise not_found(path)
+
+    def ttl_param(self, default=600):
+        if "Ttl" not in self.query:
+            return default
+        try:
+            ttl = int(self.query["Ttl"])
+        except ValueError:
+            ttl = -1
+        if not 1 <= ttl <= 3600:
+            raise HTTPError(400, 20001, "Ttl must be between 1 and 3600")
+        return ttl
+
+    def media_redirect(self, it, path):
+        acct = self.acct
+        if acct.status_of(it) != "completed" or not it["parts"]:
+            raise not_found(path)
+        url = acct.signed_url(it["parts"][0]["object"],
+                              acct.ttl(self.ttl_param()))
+        self.send(302, {"redirect_to": url}, headers={"Location": url})
+
+    def encrypted(self, it, sub):
+        acct = self.acct
+        if acct.status_of(it) != "completed":
+            raise not_found(self.path)
+        ttl = acct.ttl(600)
+        url = "%s/intelligence/v2/Transcripts/%s%s" % (acct.base, it["sid"],
+                                                       sub)
+        if sub.startswith("/Sentences"):
+            body = {"location": acct.signed_url(it["parts"][0]["object"],
+                                                ttl),
+                    "transcript_sid": it["sid"], "url": url}
+        else:
+            body = {"locations": [acct.signed_url(p["object"], ttl)
+                                  for p in it["parts"][1:]],
+                    "transcript_sid": it["sid"], "url": url}
+        self.send(200, body, headers={"X-Rate-Limit-Limit": "100",
+                                      "X-Rate-Limit-Remaining": "99",
+                                      "X-Rate-Limit-Config": "Default"})
+
+    def list_v1(self, kind, path, key, room=None):
+        acct = self.acct
+        q = self.query
+        size, page, token = page_params(q)
+        status = q.get("Status") or None
+        with acct.lock:
+            items = acct.listing(kind, status)
+            if room:
+                items = [it for it in items if it["api"]["room_sid"] == room]
+            if kind == "transcript":
+                items = filter_dates(items, q.get("AfterDateCreated"),
+                                     q.get("BeforeDateCreated"))
+            else:
+                items = filter_dates(items, q.get("DateCreatedAfter"),
+                                     q.get("DateCreatedBefore"))
+            chunk, more = paginate(items, size, page, token, acct)
+            rep = {"video_recording": acct.video_recording,
+                   "composition": acct.composition,
+                   "transcript": acct.transcript}[kind]
+            records = [rep(it) for it in chunk]
+        keep = {k: v for k, v in q.items()
+                if k not in ("PageSize", "Page", "PageToken")}
+        base = acct.base + path
+
+        def url(pg, tok=None):
+            args = dict(keep, PageSize=size, Page=pg)
+            if tok:
+                args["PageToken"] = tok
+            return base + "?" + urllib.parse.urlencode(args)
+
+        meta = {
+            "page": page,
+            "page_size": size,
+            "first_page_url": url(0),
+            "previous_page_url": url(page - 1) if page > 0 else None,
+            "url": url(page, token),
+            "next_page_url": (url(page + 1, "PA" + chunk[-1]["sid"])
+                              if more and chunk else None),
+            "key": key,
+        }
+        self.send(200, {key: records, "meta": meta})
+
+    def list_2010(self):
+        acct = self.acct
+        q = self.query
+        size, page, token = page_params(q)
+        with acct.lock:
+            items = acct.listing("voice_recording")
+            if q.get("DateCreated"):
+                d = q["DateCreated"]
+                items = [it for it in items
+                         if it["date_created"].startswith(d)]
+            after = q.get("DateCreated>")
+            before = q.get("DateCreated<")
+            if after:
+                items = [it for it in items
+                         if it["date_created"][:10] >= after[:10]]
+            if before:
+                items = [it for it in items
+                         if it["date_created"][:10] <= before[:10]]
+            chunk, more = paginate(items, size, page, token, acct)
+            records = [acct.voice_recording(it) for it in chunk]
+        keep = {k: v for k, v in q.items()
+                if k not in ("PageSize", "Page", "PageToken")}
+        base = acct.voice_uri()
+
+        def uri(pg, tok=None):
+            args = dict(keep, PageSize=size, Page=pg)
+            if tok:
+                args["PageToken"] = tok
+            return base + "?" + urllib.parse.urlencode(args)
+
+        start = page * size
+        self.send(200, {
+            "recordings": records,
+            "first_page_uri": uri(0),
+            "previous_page_uri": uri(page - 1) if page > 0 else None,
+            "next_page_uri": (uri(page + 1, "PA" + chunk[-1]["sid"])
+                              if more and chunk else None),
+            "uri": uri(page, token),
+            "page": page,
+            "page_size": size,
+            "start": start,
+            "end": start + max(len(records) - 1, 0),
+        })
+
+    def list_keys(self, path):
+        acct = self.acct
+        size, page, token = page_params(self.query)
+        keys = sorted(acct.data["keys"])
+        chunk = keys[page * size:(page + 1) * size]
+        more = len(keys) > (page + 1) * size
+        base = acct.base + path
+
+        def url(pg):
+            return base + "?" + urllib.parse.urlencode(
+                {"PageSize": size, "Page": pg})
+
+        self.send(200, {
+            "credentials": [acct.public_key(k) for k in chunk],
+            "meta": {"page": page, "page_size": size,
+                     "first_page_url": url(0),
+                     "previous_page_url": url(page - 1) if page else None,
+                     "url": url(page),
+                     "next_page_url": url(page + 1) if more else None,
+                     "key": "credentials"}})
+
+
+def classify(path):
+    if re.search(r"/Media/?$", path) or re.search(
+            r"/Recordings/RE[0-9a-fA-F]{32}(\.wav|\.mp3)?/?$", path):
+        return "media"
+    if re.search(r"/Encrypted/?$", path):
+        return "encrypted"
+    if re.search(r"(/Recordings|/Compositions|/Transcripts|/PublicKeys|"
+                 r"/Recordings\.json)/?$", path):
+        return "list"
+    return "fetch"
+
+
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 64
+
+    def handle_error(self, request, client_address):
+        exc = sys.exc_info()[1]
+        log("connection error: %s: %s" % (type(exc).__name__, exc))
+
+
+def main(argv):
+    if len(argv) != 2:
+        sys.exit("usage: mock.py CONFIG.json")
+    with open(argv[1]) as f:
+        cfg = json.load(f)
+    acct = Account(cfg)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(cfg["cert"], cfg["key"])
+    srv = Server(("127.0.0.1", 0), Handler)
+    srv.ssl_ctx = ctx
+    srv.acct = acct
+    port = srv.server_address[1]
+    acct.base = "https://127.0.0.1:%d" % port
+    with acct.lock:
+        acct.write_manifest()
+    tmp = cfg["port_file"] + ".tmp"
+    with open(tmp, "w") as f:
+        f.write("%d\n" % port)
+    os.rename(tmp, cfg["port_file"])
+    log("listening on %s (media %s, %d bulk items)" % (
+        acct.base, acct.media_base, len(acct.bulk)))
+    try:
+        srv.serve_forever(poll_interval=0.5)
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main(sys.argv)

@@ -1,0 +1,808 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""selftest.py - check a running test account (started by start.sh) with
+curl and the independent decryptors only (openssl CLI, tests/fixtures/
+encrypt.py), never twiliofs. Run through selftest.sh:
+
+  bash tests/env/selftest.sh DIR
+
+Every HTTP request is made by curl (credentials passed on its stdin, not its
+command line). Prints "ok N - ..." / "not ok N - ...", then
+"N passed, N failed". Leaves the mock as it found it (POST /__control/reset
+at the end).
+"""
+
+import base64
+import hashlib
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ENCPY = os.path.join(os.path.dirname(HERE), "fixtures", "encrypt.py")
+PY = "/usr/bin/python3"
+
+
+def load_env(path):
+    env = {}
+    with open(path) as f:
+        for line in f:
+            m = re.match(r"export (\w+)=(.*)$", line.strip())
+            if m:
+                env[m.group(1)] = shlex.split(m.group(2))[0] if m.group(2) \
+                    else ""
+    return env
+
+
+class T:
+    n = 0
+    failed = 0
+    passed = 0
+
+    @classmethod
+    def ok(cls, cond, desc, why=""):
+        cls.n += 1
+        if cond:
+            cls.passed += 1
+            print("ok %d - %s" % (cls.n, desc))
+        else:
+            cls.failed += 1
+            print("not ok %d - %s%s" % (cls.n, desc,
+                                        ": " + why if why else ""))
+        sys.stdout.flush()
+        return cond
+
+
+class Resp:
+    def __init__(self, rc, status, headers, body, elapsed):
+        self.rc, self.status, self.headers = rc, status, headers
+        self.body, self.elapsed = body, elapsed
+
+    def json(self):
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return None
+
+    def h(self, name):
+        return self.headers.get(name.lower())
+
+    def __repr__(self):
+        return "<HTTP %s rc=%s %r>" % (self.status, self.rc, self.body[:200])
+
+
+class Env:
+    def __init__(self, d):
+        self.dir = d
+        self.env = load_env(os.path.join(d, "env.sh"))
+        e = self.env
+        self.endpoint = e["TWILIOFS_ENDPOINT"]
+        self.control = e["TFS_CONTROL"]
+        self.ca = e["TWILIOFS_CAFILE"]
+        self.ac = e["TWILIO_ACCOUNT_SID"]
+        self.key_auth = "%s:%s" % (e["TWILIO_API_KEY"], e["TWILIO_API_SECRET"])
+        self.token_auth = "%s:%s" % (self.ac, e["TFS_AUTH_TOKEN"])
+        self.passfile = e["TWILIOFS_KEY_PASSPHRASE_FILE"]
+        self.tmp = tempfile.mkdtemp(prefix="tfs-selftest.")
+        self.manifest = self.load_manifest()
+
+    def load_manifest(self):
+        with open(self.env["TFS_MANIFEST"]) as f:
+            return json.load(f)
+
+    def curl(self, url, auth=True, method="GET", data=None, rng=None,
+             extra=(), head=False):
+        hdr = os.path.join(self.tmp, "h")
+        out = os.path.join(self.tmp, "b")
+        for p in (hdr, out):
+            if os.path.exists(p):
+                os.unlink(p)
+        cfg = []
+        if auth is True:
+            cfg.append('user = "%s"' % self.key_auth)
+        elif auth:
+            cfg.append('user = "%s"' % auth)
+        cmd = ["curl", "-sS", "--cacert", self.ca, "-K", "-", "-D", hdr,
+               "-o", out, "-w", "%{http_code}", "--max-time", "30"]
+        if head:
+            cmd.append("-I")
+        elif method != "GET":
+            cmd += ["-X", method]
+        if data is not None:
+            cmd += ["-H", "Content-Type: application/json",
+                    "--data-binary", json.dumps(data)]
+        if rng:
+            cmd += ["-r", rng]
+        cmd += list(extra)
+        cmd.append(url)
+        t0 = time.time()
+        p = subprocess.run(cmd, input="\n".join(cfg) + "\n",
+                           capture_output=True, text=True)
+        elapsed = time.time() - t0
+        headers = {}
+        if os.path.exists(hdr):
+            with open(hdr, "rb") as f:
+                for line in f.read().decode("latin-1").splitlines():
+                    k, sep, v = line.partition(":")
+                    if sep and not k.startswith("HTTP/"):
+                        headers[k.strip().lower()] = v.strip()
+        body = b""
+        if os.path.exists(out):
+            with open(out, "rb") as f:
+                body = f.read()
+        try:
+            status = int(p.stdout.strip() or 0)
+        except ValueError:
+            status = 0
+        return Resp(p.returncode, status, headers, body, elapsed)
+
+    def api(self, path, **kw):
+        return self.curl(self.endpoint + path, **kw)
+
+    def ctl(self, op, data=None):
+        if op == "stats":
+            r = self.curl("%s/%s" % (self.control, op), auth=False)
+        else:
+            r = self.curl("%s/%s" % (self.control, op), auth=False,
+                          method="POST", data=data or {})
+        if r.status != 200:
+            raise RuntimeError("control %s: %r" % (op, r))
+        return r.json()
+
+    def path(self, name):
+        return os.path.join(self.tmp, name)
+
+
+def sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+# ---- independent decryption -------------------------------------------------
+
+def run(cmd, stdin=None):
+    return subprocess.run(cmd, input=stdin, capture_output=True)
+
+
+def cbc_decrypt(env, keyfile, wrapped, iv, enc):
+    """openssl pkeyutl (PKCS#1 v1.5) + openssl enc -d; None on failure."""
+    wf = env.path("wrapped")
+    with open(wf, "wb") as f:
+        f.write(wrapped)
+    cmd = ["openssl", "pkeyutl", "-decrypt", "-inkey", keyfile, "-passin",
+           "file:" + env.passfile, "-in", wf]
+    if keyfile.endswith(".der"):
+        cmd += ["-keyform", "DER"]
+    p = run(cmd)
+    if p.returncode != 0 or len(p.stdout) not in (16, 32):
+        return None
+    cek = p.stdout
+    ef = env.path("enc")
+    with open(ef, "wb") as f:
+        f.write(enc)
+    p = run(["openssl", "enc", "-d", "-aes-%d-cbc" % (len(cek) * 8), "-K",
+             cek.hex(), "-iv", iv.hex(), "-in", ef])
+    return p.stdout if p.returncode == 0 else None
+
+
+def oaep_unwrap(env, keyfile, wrapped):
+    p = run([PY, ENCPY, "oaep-unwrap", keyfile, env.passfile], wrapped)
+    return p.stdout if p.returncode == 0 and len(p.stdout) == 32 else None
+
+
+def gcm_decrypt(env, keyfile, wrapped, iv, enc):
+    """encrypt.py oaep-unwrap + gcm-decrypt; (plain, tag_ok) or None."""
+    cek = oaep_unwrap(env, keyfile, wrapped)
+    if cek is None:
+        return None
+    ef = env.path("enc")
+    with open(ef, "wb") as f:
+        f.write(enc)
+    p = run([PY, ENCPY, "gcm-decrypt", cek.hex(), iv.hex(), ef])
+    return p.stdout, p.returncode == 0
+
+
+def details_envelope(d):
+    """(public_key_sid, wrapped, iv) from encryption_details, any spelling."""
+    if isinstance(d, str):
+        d = json.loads(d)
+    sid = d.get("public_key_sid") or d.get("encryption_public_key_sid")
+    cek = d.get("encrypted_cek") or d.get("encryption_cek")
+    iv = d.get("iv") or d.get("encryption_iv")
+    return sid, base64.b64decode(cek), base64.b64decode(iv)
+
+
+def keyring_files(env):
+    d = env.env["TWILIOFS_KEYS"]
+    return [os.path.join(d, f) for f in sorted(os.listdir(d))
+            if f != "public.pem"]
+
+
+# ---- checks -------------------------------------------------------------------
+
+def check_files(env):
+    mode = lambda p: os.stat(p).st_mode & 0o777
+    T.ok(mode(os.path.join(env.dir, "env.sh")) == 0o600, "env.sh is 0600")
+    keys = env.env["TWILIOFS_KEYS"]
+    names = os.listdir(keys)
+    T.ok(all(mode(os.path.join(keys, f)) == 0o600 for f in names) and
+         mode(env.passfile) == 0o600, "keyring files and passphrase are 0600")
+    kinds = set()
+    for f in names:
+        with open(os.path.join(keys, f), "rb") as fh:
+            head = fh.read(40)
+        if f.endswith(".der"):
+            kinds.add("der")
+        elif b"BEGIN RSA PRIVATE KEY" in head:
+            kinds.add("pkcs1-pem")
+        elif b"BEGIN ENCRYPTED PRIVATE KEY" in head:
+            kinds.add("enc-pkcs8-pem")
+    T.ok({"der", "pkcs1-pem", "enc-pkcs8-pem"} <= kinds,
+         "keyring has PKCS#1 PEM, encrypted PKCS#8 PEM and DER keys",
+         str(kinds))
+    m = env.manifest
+    need = {"sid", "part", "kind", "status", "date_created", "listed",
+            "expect", "scheme", "cek_bits", "public_key_sid", "plain",
+            "plain_sha256", "plain_size", "enc_size", "container",
+            "has_length_header"}
+    T.ok(all(need <= set(e) for e in m), "manifest entries have every field")
+    days = {e["date_created"][:10] for e in m if e["listed"]}
+    T.ok(len(days) >= 3, "listed items span >= 3 UTC days", str(days))
+    exp = {e["expect"] for e in m}
+    T.ok({"ok", "tampered", "nokey", "hidden"} <= exp,
+         "manifest has ok, tampered, nokey and hidden items", str(exp))
+    T.ok(any(e["scheme"] == "cbc" and e["cek_bits"] == 128 for e in m) and
+         any(e["scheme"] == "cbc" and not e["has_length_header"] for e in m)
+         and any(e["scheme"] == "none" for e in m)
+         and any(not e["listed"] for e in m),
+         "manifest has a 128-bit CBC, a CBC without length header, an "
+         "unencrypted and reserve items")
+    ok = True
+    for e in m:
+        if e["plain"]:
+            with open(e["plain"], "rb") as f:
+                data = f.read()
+            if sha256(data) != e["plain_sha256"] or \
+                    len(data) != e["plain_size"]:
+                ok = False
+    T.ok(ok, "every manifest plaintext matches its sha256 and size")
+
+
+def check_media_real(env):
+    """The plaintexts are real media: ffprobe reads the codecs we asked for."""
+    want = {"mkv": ({"vp8"}, "matroska"), "mka": ({"opus"}, "matroska"),
+            "mp4": ({"h264", "aac"}, "mp4"), "webm": ({"vp8", "opus"}, "webm"),
+            "wav": ({"pcm_s16le"}, "wav")}
+    seen = set()
+    bad = []
+    for e in env.manifest:
+        c = e["container"]
+        if not e["plain"] or c not in want or c in seen:
+            continue
+        seen.add(c)
+        p = run(["ffprobe", "-v", "error", "-show_entries",
+                 "stream=codec_name,sample_rate:format=format_name",
+                 "-of", "json", e["plain"]])
+        info = json.loads(p.stdout or b"{}")
+        codecs = {s.get("codec_name") for s in info.get("streams", [])}
+        fmt = info.get("format", {}).get("format_name", "")
+        if codecs != want[c][0] or want[c][1] not in fmt:
+            bad.append("%s: %s %s" % (c, codecs, fmt))
+        if c == "wav" and info["streams"][0].get("sample_rate") != "8000":
+            bad.append("wav not 8 kHz")
+    T.ok(not bad and seen == set(want),
+         "plaintexts are real media (ffprobe: vp8/mkv, opus/mka, h264+aac/"
+         "mp4, vp8+opus/webm, pcm_s16le 8 kHz wav)", "; ".join(bad))
+
+
+def check_auth(env):
+    for path in ("/video/v1/Recordings", "/video/v1/Compositions",
+                 "/api/2010-04-01/Accounts/%s/Recordings.json" % env.ac,
+                 "/intelligence/v2/Transcripts",
+                 "/accounts/v1/Credentials/PublicKeys"):
+        r = env.api(path, auth=False)
+        j = r.json() or {}
+        T.ok(r.status == 401 and j.get("code") == 20003 and
+             j.get("status") == 401, "401 without auth: %s" % path, repr(r))
+    r = env.api("/video/v1/Recordings", auth=env.env["TWILIO_API_KEY"] +
+                ":wrong")
+    T.ok(r.status == 401, "401 with a wrong API secret", repr(r))
+    r = env.api("/video/v1/Recordings", auth=env.token_auth)
+    T.ok(r.status == 200, "200 with ACCOUNT_SID:auth token", repr(r))
+    r = env.api("/video/v1/NoSuchThing")
+    j = r.json() or {}
+    T.ok(r.status == 404 and j.get("code") == 20404,
+         "unknown path: 404 Twilio JSON error", repr(r))
+
+
+LISTS = {
+    "video_recording": ("/video/v1/Recordings", "recordings"),
+    "composition": ("/video/v1/Compositions", "compositions"),
+    "transcript": ("/intelligence/v2/Transcripts", "transcripts"),
+}
+
+
+def walk_v1(env, path, key, query=""):
+    """Follow meta.next_page_url; (sids, pages, problems)."""
+    url = env.endpoint + path + query
+    sids, pages, problems = [], 0, []
+    while url:
+        r = env.curl(url)
+        j = r.json()
+        if r.status != 200 or j is None:
+            problems.append("HTTP %s on %s" % (r.status, url))
+            break
+        pages += 1
+        meta = j["meta"]
+        if meta.get("key") != key:
+            problems.append("meta.key %r" % meta.get("key"))
+        sids += [x["sid"] for x in j[key]]
+        url = meta["next_page_url"]
+        if url and not url.startswith(env.endpoint + path.split("?")[0]):
+            problems.append("next_page_url not absolute: %s" % url)
+        if pages > 5000:
+            problems.append("too many pages")
+            break
+    return sids, pages, problems
+
+
+def walk_2010(env, query=""):
+    url = "%s/api/2010-04-01/Accounts/%s/Recordings.json%s" % (
+        env.endpoint, env.ac, query)
+    sids, pages, problems = [], 0, []
+    while url:
+        r = env.curl(url)
+        j = r.json()
+        if r.status != 200 or j is None:
+            problems.append("HTTP %s on %s" % (r.status, url))
+            break
+        pages += 1
+        sids += [x["sid"] for x in j["recordings"]]
+        nxt = j["next_page_uri"]
+        if nxt and not nxt.startswith("/2010-04-01/"):
+            problems.append("next_page_uri not relative: %s" % nxt)
+        url = env.endpoint + "/api" + nxt if nxt else None
+        if pages > 5000:
+            problems.append("too many pages")
+            break
+    return sids, pages, problems
+
+
+def listed_sids(env, kind):
+    return {e["sid"] for e in env.load_manifest()
+            if e["kind"] == kind and e["listed"]}
+
+
+def check_paging(env):
+    for kind, (path, key) in LISTS.items():
+        sids, pages, problems = walk_v1(env, path, key)
+        want = listed_sids(env, kind)
+        T.ok(not problems and len(sids) == len(set(sids)) and
+             set(sids) == want and pages == (len(want) + 1) // 2,
+             "paging %s (page size 2, %d pages) lists every item once" % (
+                 path, pages),
+             "; ".join(problems) + " got %d/%d" % (len(sids), len(want)))
+    sids, pages, problems = walk_2010(env)
+    want = listed_sids(env, "voice_recording")
+    T.ok(not problems and len(sids) == len(set(sids)) and set(sids) == want
+         and pages == (len(want) + 1) // 2,
+         "paging 2010 Recordings.json via next_page_uri lists every item once",
+         "; ".join(problems))
+    # newest first, page-size cap and shapes
+    r = env.api("/video/v1/Recordings?PageSize=5000")
+    j = r.json()
+    dates = [x["date_created"] for x in j["recordings"]]
+    T.ok(j["meta"]["page_size"] == 1000 and dates == sorted(dates,
+                                                             reverse=True)
+         and j["meta"]["next_page_url"] is None,
+         "PageSize capped at 1000, newest first, last page next_page_url null")
+    r = env.api("/api/2010-04-01/Accounts/%s/Recordings.json" % env.ac)
+    j = r.json()
+    rec = j["recordings"][0]
+    T.ok(re.match(r"\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d \+0000$",
+                  rec["date_created"]) is not None and
+         isinstance(rec["duration"], str) and rec["uri"].endswith(".json")
+         and rec["uri"].startswith("/2010-04-01/") and
+         j["first_page_uri"].startswith("/2010-04-01/"),
+         "2010 recordings: RFC 2822 dates, duration string, relative uri")
+    spellings = set()
+    m = {e["sid"]: e for e in env.manifest}
+    for x in walk_all_2010(env):
+        d = x["encryption_details"]
+        if d:
+            spellings.add(tuple(sorted(d)))
+        if m[x["sid"]]["status"] == "failed":
+            T.ok(x["status"] == "failed" and x["error_code"] == 16104 and
+                 d is None, "failed voice item: status failed, 16104, "
+                 "encryption_details null", repr(x))
+    T.ok(len(spellings) >= 2 and
+         ("encrypted_cek", "iv", "public_key_sid", "type") in spellings and
+         ("encryption_cek", "encryption_public_key_sid", "iv", "type")
+         in spellings, "both encryption_details spellings are listed",
+         str(spellings))
+
+
+def walk_all_2010(env):
+    r = env.api("/api/2010-04-01/Accounts/%s/Recordings.json?PageSize=1000"
+                % env.ac)
+    return r.json()["recordings"]
+
+
+def media_url(env, e, ttl=None):
+    """Resolve the signed URL of a manifest entry through the API."""
+    q = "?Ttl=%d" % ttl if ttl else ""
+    if e["kind"] == "video_recording":
+        r = env.api("/video/v1/Recordings/%s/Media%s" % (e["sid"], q))
+    elif e["kind"] == "composition":
+        r = env.api("/video/v1/Compositions/%s/Media%s" % (e["sid"], q))
+    elif e["kind"] == "voice_recording":
+        r = env.api("/api/2010-04-01/Accounts/%s/Recordings/%s.wav%s" % (
+            env.ac, e["sid"], q))
+    else:
+        sub = "Sentences" if e["part"] == 0 else "OperatorResults"
+        r = env.api("/intelligence/v2/Transcripts/%s/%s/Encrypted" % (
+            e["sid"], sub))
+        j = r.json() or {}
+        if r.status != 200:
+            return r, None
+        if e["part"] == 0:
+            return r, j.get("location")
+        locs = j.get("locations") or []
+        return r, locs[e["part"] - 1] if len(locs) >= e["part"] else None
+    j = r.json() or {}
+    return r, j.get("redirect_to")
+
+
+def check_media(env):
+    m = env.manifest
+    e = next(x for x in m if x["kind"] == "video_recording" and
+             x["expect"] == "ok" and x["has_length_header"])
+    t0 = int(time.time())
+    r, url = media_url(env, e, ttl=120)
+    exp = int(urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
+              ["Expires"][0]) if url else 0
+    T.ok(r.status == 302 and url and r.h("location") == url and
+         url.startswith(env.env["TFS_MEDIA_BASE"]) and
+         t0 + 118 <= exp <= int(time.time()) + 122,
+         "video /Media?Ttl=120: 302, Location = redirect_to, expiry now+Ttl",
+         repr(r))
+    r, url2 = media_url(env, e)
+    exp2 = int(urllib.parse.parse_qs(urllib.parse.urlsplit(url2).query)
+               ["Expires"][0])
+    T.ok(abs(exp2 - time.time() - 600) < 5, "default Ttl is 600 s")
+    for bad in (0, 3601):
+        r = env.api("/video/v1/Recordings/%s/Media?Ttl=%d" % (e["sid"], bad))
+        T.ok(r.status == 400, "Ttl=%d rejected with 400" % bad, repr(r))
+    with open(e["enc_file"], "rb") as f:
+        enc = f.read()
+    r = env.curl(url, auth=False)
+    T.ok(r.status == 200 and r.body == enc and r.h("etag") and
+         r.h("content-length") == str(len(enc)),
+         "signed URL: 200, the ciphertext, ETag", repr(r))
+    r = env.curl(url, auth=False, rng="100-199")
+    T.ok(r.status == 206 and r.body == enc[100:200] and
+         r.h("content-range") == "bytes 100-199/%d" % len(enc) and
+         r.h("etag") and r.h("x-amz-meta-x-amz-key") and
+         len(base64.b64decode(r.h("x-amz-meta-x-amz-iv") or "")) == 16 and
+         r.h("x-amz-meta-x-amz-unencrypted-content-length") ==
+         str(e["plain_size"]) and r.h("x-amz-meta-x-amz-matdesc") == "{}",
+         "Range bytes=100-199: 206 with the bytes, x-amz-meta-* and ETag",
+         repr(r) + " " + str(r.headers))
+    r = env.curl(url, auth=False, rng="%d-" % (len(enc) - 32))
+    T.ok(r.status == 206 and r.body == enc[-32:], "Range of the last 32 bytes")
+    r = env.curl(url, auth=False, head=True)
+    T.ok(r.status == 200 and r.h("x-amz-meta-x-amz-key"),
+         "HEAD on the signed URL gives the headers", repr(r))
+    # tampered and missing signatures
+    tampered = re.sub(r"Signature=(.)", lambda mm: "Signature=" +
+                      ("A" if mm.group(1) != "A" else "B"), url)
+    r = env.curl(tampered, auth=False)
+    T.ok(r.status == 403, "tampered signature: 403", repr(r))
+    r = env.curl(url.split("?")[0], auth=False)
+    T.ok(r.status == 403, "no signature: 403", repr(r))
+    r = env.curl(re.sub(r"Expires=\d+", "Expires=%d" % (exp + 100), url),
+                 auth=False)
+    T.ok(r.status == 403, "changed Expires: 403", repr(r))
+    # expiry
+    env.ctl("ttl", {"max": 1})
+    r, url = media_url(env, e)
+    time.sleep(2.2)
+    r2 = env.curl(url, auth=False)
+    T.ok(r2.status == 403 and b"expired" in r2.body,
+         "ttl max 1, 2 s later: the link answers 403 (expired)", repr(r2))
+    env.ctl("ttl", {"max": None})
+    # hidden items
+    for x in m:
+        if x["expect"] != "hidden":
+            continue
+        r, url = media_url(env, x)
+        j = r.json() or {}
+        T.ok(r.status == 404 and j.get("code") == 20404 and url is None,
+             "%s %s (%s): media 404" % (x["kind"], x["name"], x["status"]),
+             repr(r))
+    voice = next(x for x in m if x["kind"] == "voice_recording" and
+                 x["expect"] == "ok")
+    r = env.api("/api/2010-04-01/Accounts/%s/Recordings/%s.mp3" % (
+        env.ac, voice["sid"]))
+    T.ok(r.status == 400 and (r.json() or {}).get("code") == 16109,
+         ".mp3 of an encrypted voice recording: 16109", repr(r))
+    r = env.api("/api/2010-04-01/Accounts/%s/Recordings/%s" % (
+        env.ac, voice["sid"]))
+    T.ok(r.status == 302, "voice media without extension: 302", repr(r))
+    r = env.api("/api/2010-04-01/Accounts/%s/Recordings/%s.wav" % (
+        env.ac, voice["sid"]), auth=False)
+    T.ok(r.status == 401, "voice .wav without auth: 401", repr(r))
+
+
+def check_decrypt(env):
+    keyring = keyring_files(env)
+    stranger = env.env["TFS_STRANGER_KEY"]
+    voice = {x["sid"]: x for x in walk_all_2010(env)}
+    for e in env.manifest:
+        if e["expect"] == "hidden" or not e["listed"] or e["bulk"]:
+            continue
+        label = "%s %s part %d (%s, %s)" % (e["kind"], e["name"], e["part"],
+                                            e["scheme"], e["expect"])
+        r, url = media_url(env, e)
+        if not url:
+            T.ok(False, label, "no media URL: %r" % r)
+            continue
+        r = env.curl(url, auth=False)
+        if r.status != 200 or len(r.body) != e["enc_size"]:
+            T.ok(False, label, "download: %r" % r)
+            continue
+        enc = r.body
+        lenhdr = r.h("x-amz-meta-x-amz-unencrypted-content-length")
+        if e["has_length_header"] != (lenhdr is not None) or (
+                lenhdr is not None and int(lenhdr) != e["plain_size"]):
+            T.ok(False, label, "length header %r" % lenhdr)
+            continue
+        if e["scheme"] == "none":
+            T.ok(r.h("x-amz-meta-x-amz-key") is None and
+                 sha256(enc) == e["plain_sha256"],
+                 label + ": served as is, no envelope")
+            continue
+        if e["kind"] == "voice_recording":
+            d = voice[e["sid"]]["encryption_details"]
+            sid, wrapped, iv = details_envelope(d)
+        else:
+            sid = e["public_key_sid"]
+            wrapped = base64.b64decode(r.h("x-amz-meta-x-amz-key") or "")
+            iv = base64.b64decode(r.h("x-amz-meta-x-amz-iv") or "")
+        want_iv = 16 if e["scheme"] == "cbc" else 12
+        if len(iv) != want_iv or sid != e["public_key_sid"]:
+            T.ok(False, label, "envelope: iv %d bytes, sid %s" % (len(iv),
+                                                                  sid))
+            continue
+        if e["scheme"] == "cbc":
+            dec = lambda k: cbc_decrypt(env, k, wrapped, iv, enc)
+        else:
+            def dec(k):
+                res = gcm_decrypt(env, k, wrapped, iv, enc)
+                if res is None:
+                    return None
+                return res[0] if res[1] else b"TAG MISMATCH"
+        if e["expect"] == "ok":
+            out = dec(e["key_file"])
+            T.ok(out is not None and sha256(out) == e["plain_sha256"],
+                 label + ": decrypts to the manifest plaintext")
+            if e["scheme"] == "cbc":
+                T.ok(e["cek_bits"] == len(run(
+                    ["openssl", "pkeyutl", "-decrypt", "-inkey",
+                     e["key_file"], "-passin", "file:" + env.passfile] +
+                    (["-keyform", "DER"] if e["key_file"].endswith(".der")
+                     else []), wrapped).stdout) * 8,
+                    label + ": CEK is %d bits" % e["cek_bits"])
+        elif e["expect"] == "tampered":
+            res = gcm_decrypt(env, e["key_file"], wrapped, iv, enc)
+            T.ok(res is not None and not res[1],
+                 label + ": the key opens the CEK but the GCM tag fails")
+        elif e["expect"] == "nokey":
+            opened = [k for k in keyring if dec(k) is not None]
+            out = dec(stranger)
+            T.ok(not opened and out is not None and
+                 sha256(out) == e["plain_sha256"],
+                 label + ": no keyring key opens it, the stranger key does",
+                 "opened by %s" % opened)
+
+
+def check_faults(env):
+    path = "/video/v1/Recordings"
+    before = env.ctl("stats")["faults_served"]
+    env.ctl("fault", {"status": 429, "count": 3, "retry_after": 1})
+    rs = [env.api(path) for _ in range(4)]
+    T.ok([r.status for r in rs] == [429, 429, 429, 200] and
+         all(r.h("retry-after") == "1" for r in rs[:3]) and
+         (rs[0].json() or {}).get("code") == 20429,
+         "fault 429 x3 with Retry-After: 1, then 200",
+         str([(r.status, r.h("retry-after")) for r in rs]))
+    st = env.ctl("stats")
+    T.ok(st["faults_served"] - before == 3, "stats count 3 faults served")
+    env.ctl("fault", {"status": 500, "count": 2})
+    rs = [env.api(path) for _ in range(3)]
+    T.ok([r.status for r in rs] == [500, 500, 200], "fault 500 x2, then 200",
+         str([r.status for r in rs]))
+    env.ctl("fault", {"drop": 2})
+    rs = [env.api(path) for _ in range(3)]
+    T.ok([r.rc != 0 and r.status == 0 for r in rs] == [True, True, False]
+         and rs[2].status == 200,
+         "drop x2: connection closed without an answer, then 200",
+         str([(r.rc, r.status) for r in rs]))
+    env.ctl("fault", {"delay": 1.5, "count": 1})
+    rs = [env.api(path) for _ in range(2)]
+    T.ok(rs[0].status == 200 and rs[0].elapsed >= 1.4 and
+         rs[1].elapsed < 1.0, "delay 1.5 s x1",
+         str([(r.status, round(r.elapsed, 2)) for r in rs]))
+    env.ctl("fault", {"status": 503, "count": 1, "class": "media"})
+    r1 = env.api(path)
+    e = next(x for x in env.manifest if x["kind"] == "composition" and
+             x["expect"] == "ok")
+    r2, _ = media_url(env, e)
+    r3, _ = media_url(env, e)
+    T.ok(r1.status == 200 and r2.status == 503 and r3.status == 302,
+         "a fault limited to class media spares listings",
+         str([r1.status, r2.status, r3.status]))
+
+
+def check_control(env):
+    m = env.manifest
+    reserve = [x for x in m if not x["listed"]]
+    T.ok({x["kind"] for x in reserve} == set(LISTS) | {"voice_recording"},
+         "a reserve item of every kind")
+    for x in reserve:
+        if x["part"] != 0:
+            continue
+        kind = x["kind"]
+        before = list_kind(env, kind)
+        r, _ = media_url(env, x)
+        T.ok(x["sid"] not in before and r.status == 404,
+             "reserve %s is hidden before /__control/add" % x["name"])
+        env.ctl("add", {"sid": x["sid"]})
+        after = list_kind(env, kind)
+        r, url = media_url(env, x)
+        T.ok(after[0] == x["sid"] and set(after) == set(before) | {x["sid"]}
+             and url is not None,
+             "/__control/add reveals %s as the newest %s" % (x["name"], kind))
+    e = next(x for x in m if x["kind"] == "video_recording" and
+             x["expect"] == "ok" and x["listed"])
+    env.ctl("delete", {"sid": e["sid"]})
+    r, url = media_url(env, e)
+    f = env.api("/video/v1/Recordings/%s" % e["sid"]).json() or {}
+    T.ok(e["sid"] not in list_kind(env, "video_recording") and
+         r.status == 404 and f.get("status") == "deleted",
+         "/__control/delete: gone from the listing, media 404, status "
+         "deleted")
+    v = next(x for x in m if x["kind"] == "voice_recording" and
+             x["expect"] == "ok" and x["listed"])
+    env.ctl("delete", {"sid": v["sid"]})
+    r, _ = media_url(env, v)
+    T.ok(v["sid"] not in list_kind(env, "voice_recording") and
+         r.status == 404, "/__control/delete of a voice recording")
+    env.ctl("reset")
+    T.ok(set(list_kind(env, "video_recording")) ==
+         listed_sids(env, "video_recording") and
+         set(list_kind(env, "voice_recording")) ==
+         listed_sids(env, "voice_recording"),
+         "/__control/reset restores the listings")
+    # bulk
+    n0 = len(list_kind(env, "video_recording"))
+    env.ctl("bulk", {"count": 25})
+    sids = list_kind(env, "video_recording")
+    man = env.load_manifest()
+    bulk = [x for x in man if x["bulk"]]
+    days = {x["date_created"][:10] for x in bulk}
+    T.ok(len(sids) == n0 + 25 and len(set(sids)) == len(sids) and
+         len(bulk) == 25 and {x["sid"] for x in bulk} <= set(sids) and
+         len(days) > 1,
+         "/__control/bulk 25: 25 more distinct video recordings over days, "
+         "in the manifest")
+    b = bulk[-1]
+    r, url = media_url(env, b)
+    r = env.curl(url, auth=False)
+    out = cbc_decrypt(env, b["key_file"],
+                      base64.b64decode(r.h("x-amz-meta-x-amz-key") or ""),
+                      base64.b64decode(r.h("x-amz-meta-x-amz-iv") or ""),
+                      r.body) if r.status == 200 else None
+    T.ok(out is not None and sha256(out) == b["plain_sha256"],
+         "a bulk item's media decrypts to the shared plaintext")
+    sids2, pages, problems = walk_v1(env, "/video/v1/Recordings",
+                                     "recordings", "?PageSize=7")
+    T.ok(not problems and sids2 == sids and pages == (len(sids) + 6) // 7,
+         "PageSize=7 paging with PageToken visits the same items in order")
+    env.ctl("bulk", {"count": 0})
+    T.ok(not any(x["bulk"] for x in env.load_manifest()),
+         "/__control/bulk 0 removes them from the manifest")
+
+
+def list_kind(env, kind):
+    if kind == "voice_recording":
+        return [x["sid"] for x in walk_all_2010(env)]
+    path, key = LISTS[kind]
+    j = env.api(path + "?PageSize=1000").json()
+    return [x["sid"] for x in j[key]]
+
+
+def check_misc(env):
+    r = env.api("/accounts/v1/Credentials/PublicKeys?PageSize=1000")
+    j = r.json() or {}
+    sids = {x["sid"] for x in j.get("credentials", [])}
+    want = {x["public_key_sid"] for x in env.manifest if x["public_key_sid"]}
+    T.ok(r.status == 200 and want <= sids and
+         j["meta"]["key"] == "credentials",
+         "accounts v1 PublicKeys lists every key SID in use")
+    t = next(x for x in env.manifest if x["kind"] == "transcript" and
+             x["listed"])
+    j = env.api("/intelligence/v2/Transcripts/%s" % t["sid"]).json() or {}
+    links = j.get("links", {})
+    T.ok(links.get("encrypted_sentences", "").endswith("/Sentences/Encrypted")
+         and links.get("encrypted_operator_results", "")
+         .endswith("/OperatorResults/Encrypted") and
+         j.get("encryption_credential_sid") == t["public_key_sid"],
+         "transcript resource: encrypted links, encryption_credential_sid")
+    r = env.api("/intelligence/v2/Transcripts/%s/OperatorResults/Encrypted"
+                % t["sid"])
+    nparts = len([x for x in env.manifest if x["sid"] == t["sid"]]) - 1
+    T.ok(r.status == 200 and len((r.json() or {}).get("locations", []))
+         == nparts, "OperatorResults/Encrypted: 200 with %d locations"
+         % nparts, repr(r))
+    for e in env.manifest:
+        if e["kind"] == "video_recording" and e["listed"] and not e["bulk"]:
+            j = env.api("/video/v1/Recordings/%s" % e["sid"]).json() or {}
+            break
+    T.ok(j.get("grouping_sids", {}).get("room_sid") == e["room_sid"] and
+         j.get("links", {}).get("media", "").endswith("/Media"),
+         "video recording resource: grouping_sids.room_sid, links.media")
+
+
+def check_stats_and_log(env):
+    st = env.ctl("stats")
+    T.ok(all(st[k] > 0 for k in ("list", "media", "fetch", "encrypted",
+                                 "faults_served")),
+         "stats count list, media, fetch, encrypted and faults",
+         str({k: v for k, v in st.items() if k != "requests"}))
+    reqs = st["requests"]
+    T.ok(any(not r["had_auth"] and r["status"] == 401 for r in reqs) and
+         any(r["had_auth"] and r["class"] == "media" for r in reqs),
+         "stats list requests with method, path, had_auth")
+    with open(env.env["TFS_NGINX_ACCESS_LOG"]) as f:
+        lines = f.read().splitlines()
+    rng = [ln for ln in lines if '"bytes=100-199"' in ln and '" 206 ' in ln]
+    T.ok(bool(rng), "nginx access log records the Range request (206)")
+    auth = [ln for ln in lines
+            if not re.search(r'"[^"]*" "-" rt=[0-9.]+$', ln)]
+    T.ok(lines and not auth,
+         "nginx access log: no request carried an Authorization header",
+         "\n".join(auth[:3]))
+
+
+def main(argv):
+    if len(argv) != 2:
+        sys.exit("usage: selftest.py DIR")
+    env = Env(os.path.abspath(argv[1]))
+    try:
+        env.ctl("reset")
+        for check in (check_files, check_media_real, check_auth,
+                      check_paging, check_media, check_decrypt,
+                      check_faults, check_stats_and_log, check_misc,
+                      check_control):
+            try:
+                check(env)
+            except Exception as e:      # a broken check is a failure
+                T.ok(False, check.__name__, "%s: %s" % (type(e).__name__, e))
+    finally:
+        try:
+            env.ctl("reset")
+        except Exception:
+            pass
+        subprocess.run(["rm", "-rf", env.tmp])
+    print("%d passed, %d failed" % (T.passed, T.failed))
+    return 0 if T.failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
