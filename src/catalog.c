@@ -1,0 +1,1765 @@
+/* SPDX-License-Identifier: MIT */
+/* catalog.c - the SQLite catalog: schema, migrations, page ingest, queries. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "twiliofs/catalog.h"
+
+#define CATALOG_FILE "catalog.sqlite"
+/* How long a statement waits for another process's write lock. */
+#define BUSY_MS 10000
+/* The largest API list page we parse (1,000 records are about 2 MB). */
+#define PAGE_MAX (64 * 1024 * 1024)
+/* Items read per round trip by the iterators (no statement stays open). */
+#define BATCH 64
+/* The meta key of the generation counter. */
+#define GEN_KEY "catalog.generation"
+/* RETURNING (3.35) and UPDATE ... FROM (3.33). */
+#define SQLITE_MIN 3035000
+
+struct catalog {
+	sqlite3 *db;
+	char path[PATH_MAX];
+};
+
+/* What each kind's list page looks like. */
+static const struct {
+	const char *name;	/* for messages */
+	const char *path;	/* the records: JSON path of the list key */
+	const char *key;	/* meta.key when given */
+} kinds[ITEM_KINDS + 1] = {
+	{ NULL, NULL, NULL },
+	{ "video recordings", "$.recordings", "recordings" },
+	{ "video compositions", "$.compositions", "compositions" },
+	{ "voice recordings", "$.recordings", "recordings" },
+	{ "intelligence transcripts", "$.transcripts", "transcripts" },
+};
+
+/* --- errors and small helpers --- */
+
+/* Map a SQLite result of what (a verb phrase) to a project error. */
+static int
+db_error(struct catalog *cat, int src, const char *what,
+    struct tfs_error *err)
+{
+	switch (src & 0xff) {
+	case SQLITE_NOMEM:
+		return tfs_error_set(err, TFS_ERR_NOMEM, "catalog: %s: out "
+		    "of memory", what);
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return tfs_error_set(err, TFS_ERR_IO, "catalog %s: %s: "
+		    "another process kept it locked for %d s; try again",
+		    cat->path, what, BUSY_MS / 1000);
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		return tfs_error_set(err, TFS_ERR_IO, "catalog %s: %s: %s; "
+		    "the file is damaged or not a catalog: remove it (it is "
+		    "a cache, rebuilt from the API)", cat->path, what,
+		    sqlite3_errmsg(cat->db));
+	case SQLITE_FULL:
+		return tfs_error_set(err, TFS_ERR_IO, "catalog %s: %s: the "
+		    "disk is full", cat->path, what);
+	default:
+		return tfs_error_set(err, TFS_ERR_IO, "catalog %s: %s: %s",
+		    cat->path, what, cat->db != NULL ?
+		    sqlite3_errmsg(cat->db) : sqlite3_errstr(src));
+	}
+}
+
+static int
+exec(struct catalog *cat, const char *sql, const char *what,
+    struct tfs_error *err)
+{
+	int src;
+
+	src = sqlite3_exec(cat->db, sql, NULL, NULL, NULL);
+	if (src != SQLITE_OK)
+		return db_error(cat, src, what, err);
+	return TFS_OK;
+}
+
+static int
+prepare(struct catalog *cat, const char *sql, sqlite3_stmt **st,
+    const char *what, struct tfs_error *err)
+{
+	int src;
+
+	*st = NULL;
+	src = sqlite3_prepare_v2(cat->db, sql, -1, st, NULL);
+	if (src != SQLITE_OK)
+		return db_error(cat, src, what, err);
+	return TFS_OK;
+}
+
+/* Step st to its end (a write): TFS_OK or the error. */
+static int
+step_done(struct catalog *cat, sqlite3_stmt *st, const char *what,
+    struct tfs_error *err)
+{
+	int src;
+
+	while ((src = sqlite3_step(st)) == SQLITE_ROW)
+		;
+	if (src != SQLITE_DONE)
+		return db_error(cat, src, what, err);
+	return TFS_OK;
+}
+
+/*
+ * Start the writes of one call: its own IMMEDIATE transaction (the write
+ * lock up front, so the busy timeout applies) or, inside the caller's
+ * transaction, a savepoint that a failure rolls back alone.
+ */
+static int
+tx_start(struct catalog *cat, int *own, struct tfs_error *err)
+{
+	*own = sqlite3_get_autocommit(cat->db);
+	return exec(cat, *own ? "BEGIN IMMEDIATE" : "SAVEPOINT tfs_call",
+	    "start a transaction", err);
+}
+
+/* End what tx_start began: commit if rc is TFS_OK, else undo. */
+static int
+tx_finish(struct catalog *cat, int own, int rc, struct tfs_error *err)
+{
+	if (rc == TFS_OK)
+		rc = exec(cat, own ? "COMMIT" : "RELEASE tfs_call",
+		    "commit", err);
+	if (rc == TFS_OK)
+		return rc;
+	/* Errors here mean SQLite already rolled back: nothing to do. */
+	if (own)
+		(void)sqlite3_exec(cat->db, "ROLLBACK", NULL, NULL, NULL);
+	else
+		(void)sqlite3_exec(cat->db, "ROLLBACK TO tfs_call; "
+		    "RELEASE tfs_call", NULL, NULL, NULL);
+	return rc;
+}
+
+/* --- SQL functions of our own (this connection only) --- */
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant). */
+static long long
+days_from_civil(long long y, int m, int d)
+{
+	long long era, yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+static int
+days_in_month(long long y, int m)
+{
+	static const int days[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30,
+	    31, 30, 31 };
+
+	if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+		return 29;
+	return days[m - 1];
+}
+
+/* Exactly n decimal digits at *p into *v; advances *p. 0 or -1. */
+static int
+digits(const char **p, int n, int *v)
+{
+	int i;
+
+	*v = 0;
+	for (i = 0; i < n; i++) {
+		if ((*p)[i] < '0' || (*p)[i] > '9')
+			return -1;
+		*v = *v * 10 + ((*p)[i] - '0');
+	}
+	*p += n;
+	return 0;
+}
+
+/* One or two digits (an RFC 2822 day). */
+static int
+digits12(const char **p, int *v)
+{
+	if (digits(p, 1, v) != 0)
+		return -1;
+	if (**p >= '0' && **p <= '9')
+		*v = *v * 10 + (*(*p)++ - '0');
+	return 0;
+}
+
+/* "+HHMM", "-HH:MM" (colon optional) into seconds east of UTC. */
+static int
+zone_offset(const char **p, int *off)
+{
+	int sign, hh, mm;
+
+	if (**p != '+' && **p != '-')
+		return -1;
+	sign = **p == '-' ? -1 : 1;
+	(*p)++;
+	if (digits(p, 2, &hh) != 0)
+		return -1;
+	if (**p == ':')
+		(*p)++;
+	if (digits(p, 2, &mm) != 0 || hh > 23 || mm > 59)
+		return -1;
+	*off = sign * (hh * 3600 + mm * 60);
+	return 0;
+}
+
+static int
+to_unix(long long y, int mo, int d, int h, int mi, int s, int off,
+    long long *out)
+{
+	if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) ||
+	    h > 23 || mi > 59 || s > 60)
+		return -1;
+	*out = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s -
+	    off;
+	return 0;
+}
+
+/*
+ * ISO-8601 as the v1/v2 APIs write it: 2024-05-01T10:00:00Z, optionally
+ * with fractions (dropped) and a +HH:MM offset; no zone means UTC.
+ */
+static int
+parse_iso(const char *p, long long *out)
+{
+	int y, mo, d, h = 0, mi = 0, s = 0, off = 0;
+
+	if (digits(&p, 4, &y) != 0 || *p++ != '-' ||
+	    digits(&p, 2, &mo) != 0 || *p++ != '-' || digits(&p, 2, &d) != 0)
+		return -1;
+	if (*p == 'T' || *p == 't' || *p == ' ') {
+		p++;
+		if (digits(&p, 2, &h) != 0 || *p++ != ':' ||
+		    digits(&p, 2, &mi) != 0)
+			return -1;
+		if (*p == ':') {
+			p++;
+			if (digits(&p, 2, &s) != 0)
+				return -1;
+			if (*p == '.' || *p == ',') {
+				p++;
+				if (*p < '0' || *p > '9')
+					return -1;
+				while (*p >= '0' && *p <= '9')
+					p++;
+			}
+		}
+		if (*p == 'Z' || *p == 'z')
+			p++;
+		else if ((*p == '+' || *p == '-') && zone_offset(&p, &off))
+			return -1;
+	}
+	if (*p != '\0')
+		return -1;
+	return to_unix(y, mo, d, h, mi, s, off, out);
+}
+
+/*
+ * RFC 2822 as the 2010 API writes it: "Fri, 14 Oct 2016 21:56:34 +0000"
+ * (the day name and seconds optional; GMT/UT/Z and the US zone names of
+ * RFC 822 accepted; a trailing comment ignored).
+ */
+static int
+parse_rfc2822(const char *p, long long *out)
+{
+	static const char months[] = "janfebmaraprmayjunjulaugsepoctnovdec";
+	static const struct {
+		const char *name;
+		int hours;
+	} zones[] = {
+		{ "GMT", 0 }, { "UTC", 0 }, { "UT", 0 }, { "Z", 0 },
+		{ "EST", -5 }, { "EDT", -4 }, { "CST", -6 }, { "CDT", -5 },
+		{ "MST", -7 }, { "MDT", -6 }, { "PST", -8 }, { "PDT", -7 },
+	};
+	char mon[4];
+	size_t i, n;
+	int y, mo, d, h, mi, s = 0, off = 0, found;
+
+	while (*p == ' ')
+		p++;
+	if ((*p | 0x20) >= 'a' && (*p | 0x20) <= 'z') {
+		for (i = 0; i < 3; i++, p++)
+			if ((*p | 0x20) < 'a' || (*p | 0x20) > 'z')
+				return -1;
+		if (*p++ != ',')
+			return -1;
+		while (*p == ' ')
+			p++;
+	}
+	if (digits12(&p, &d) != 0 || *p++ != ' ')
+		return -1;
+	for (i = 0; i < 3; i++) {
+		if (p[i] == '\0')
+			return -1;
+		mon[i] = (char)(p[i] | 0x20);
+	}
+	mon[3] = '\0';
+	p += 3;
+	for (mo = 0; mo < 12; mo++)
+		if (memcmp(months + 3 * mo, mon, 3) == 0)
+			break;
+	if (mo == 12 || *p++ != ' ' || digits(&p, 4, &y) != 0 ||
+	    *p++ != ' ' || digits(&p, 2, &h) != 0 || *p++ != ':' ||
+	    digits(&p, 2, &mi) != 0)
+		return -1;
+	if (*p == ':') {
+		p++;
+		if (digits(&p, 2, &s) != 0)
+			return -1;
+	}
+	while (*p == ' ')
+		p++;
+	if (*p == '+' || *p == '-') {
+		if (zone_offset(&p, &off) != 0)
+			return -1;
+	} else if (*p != '\0' && *p != '(') {
+		found = 0;
+		for (i = 0; i < sizeof(zones) / sizeof(zones[0]); i++) {
+			n = strlen(zones[i].name);
+			if (strncasecmp(p, zones[i].name, n) == 0 &&
+			    (p[n] == '\0' || p[n] == ' ')) {
+				off = zones[i].hours * 3600;
+				p += n;
+				found = 1;
+				break;
+			}
+		}
+		if (!found)
+			return -1;
+	}
+	while (*p == ' ')
+		p++;
+	if (*p == '(' && p[strlen(p) - 1] == ')')
+		p += strlen(p);
+	if (*p != '\0')
+		return -1;
+	return to_unix(y, mo + 1, d, h, mi, s, off, out);
+}
+
+/* tfs_time(text): Unix seconds of an ISO-8601 or RFC 2822 date, or NULL. */
+static void
+sql_time(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	const char *s;
+	long long t;
+	int r;
+
+	(void)argc;
+	if (sqlite3_value_type(argv[0]) != SQLITE_TEXT)
+		return;
+	s = (const char *)sqlite3_value_text(argv[0]);
+	if (s == NULL)
+		return;
+	if (s[0] >= '0' && s[0] <= '9' && strlen(s) >= 10 && s[4] == '-')
+		r = parse_iso(s, &t);
+	else
+		r = parse_rfc2822(s, &t);
+	if (r == 0)
+		sqlite3_result_int64(ctx, t);
+}
+
+/*
+ * tfs_unbase64(text, cap): the bytes of strict base64 text (a JSON string,
+ * never a number) of 1 to cap bytes, or NULL.
+ */
+static void
+sql_unbase64(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	unsigned char buf[ENVELOPE_MAX_WRAPPED];
+	const char *s;
+	sqlite3_int64 cap;
+	size_t n;
+
+	(void)argc;
+	if (sqlite3_value_type(argv[0]) != SQLITE_TEXT)
+		return;
+	s = (const char *)sqlite3_value_text(argv[0]);
+	cap = sqlite3_value_int64(argv[1]);
+	if (s == NULL || cap < 1 || cap > (sqlite3_int64)sizeof(buf))
+		return;
+	if (envelope_b64_decode(s, buf, (size_t)cap, &n) != TFS_OK || n == 0)
+		return;
+	sqlite3_result_blob(ctx, buf, (int)n, SQLITE_TRANSIENT);
+}
+
+/*
+ * A SID we can key on and later use as a file name: 1 to ITEM_SID_LEN
+ * printable ASCII characters, no '/', not "." or "..".
+ */
+static int
+sid_ok(const char *s)
+{
+	size_t i;
+
+	if (s == NULL || s[0] == '\0' || strcmp(s, ".") == 0 ||
+	    strcmp(s, "..") == 0)
+		return 0;
+	for (i = 0; s[i] != '\0'; i++)
+		if (i >= ITEM_SID_LEN || s[i] < 0x20 || s[i] > 0x7e ||
+		    s[i] == '/')
+			return 0;
+	return 1;
+}
+
+/* tfs_sid_ok(text): 1 if sid_ok, else 0. */
+static void
+sql_sid_ok(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	(void)argc;
+	sqlite3_result_int(ctx, sqlite3_value_type(argv[0]) == SQLITE_TEXT &&
+	    sid_ok((const char *)sqlite3_value_text(argv[0])));
+}
+
+static int
+register_functions(struct catalog *cat, struct tfs_error *err)
+{
+	static const struct {
+		const char *name;
+		int argc;
+		void (*fn)(sqlite3_context *, int, sqlite3_value **);
+	} fns[] = {
+		{ "tfs_time", 1, sql_time },
+		{ "tfs_unbase64", 2, sql_unbase64 },
+		{ "tfs_sid_ok", 1, sql_sid_ok },
+	};
+	size_t i;
+	int src;
+
+	for (i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
+		src = sqlite3_create_function(cat->db, fns[i].name,
+		    fns[i].argc, SQLITE_UTF8 | SQLITE_DETERMINISTIC |
+		    SQLITE_DIRECTONLY, NULL, fns[i].fn, NULL, NULL);
+		if (src != SQLITE_OK)
+			return db_error(cat, src, "register SQL functions",
+			    err);
+	}
+	return TFS_OK;
+}
+
+/* --- schema --- */
+
+/*
+ * Version 1. items: one row per (sid, part); the envelope as the wrapped
+ * key and IV bytes (BLOBs) with the scheme; seen_generation for the sweep;
+ * api_json the record as the API gave it (xattrs); problem why a record
+ * was stored as status "invalid" (NULL when fine).
+ */
+static int
+migrate_v1(struct catalog *cat, struct tfs_error *err)
+{
+	return exec(cat,
+	    "CREATE TABLE items ("
+	    " sid TEXT NOT NULL,"
+	    " part INTEGER NOT NULL DEFAULT 0,"
+	    " kind INTEGER NOT NULL,"
+	    " status TEXT NOT NULL DEFAULT '',"
+	    " error_code INTEGER NOT NULL DEFAULT 0,"
+	    " date_created INTEGER NOT NULL DEFAULT 0,"
+	    " duration INTEGER NOT NULL DEFAULT -1,"
+	    " room_sid TEXT NOT NULL DEFAULT '',"
+	    " participant_sid TEXT NOT NULL DEFAULT '',"
+	    " call_sid TEXT NOT NULL DEFAULT '',"
+	    " track_name TEXT NOT NULL DEFAULT '',"
+	    " codec TEXT NOT NULL DEFAULT '',"
+	    " container TEXT NOT NULL DEFAULT '',"
+	    " media_url TEXT NOT NULL DEFAULT '',"
+	    " enc_scheme INTEGER NOT NULL DEFAULT 0,"
+	    " enc_cek BLOB,"
+	    " enc_iv BLOB,"
+	    " public_key_sid TEXT NOT NULL DEFAULT '',"
+	    " plaintext_size INTEGER NOT NULL DEFAULT -1,"
+	    " ciphertext_size INTEGER NOT NULL DEFAULT -1,"
+	    " media_known INTEGER NOT NULL DEFAULT 0,"
+	    " etag TEXT NOT NULL DEFAULT '',"
+	    " seen_generation INTEGER NOT NULL DEFAULT 0,"
+	    " api_json TEXT,"
+	    " problem TEXT,"
+	    " PRIMARY KEY (sid, part));"
+	    "CREATE INDEX items_order ON items"
+	    " (kind, date_created, sid, part);"
+	    "CREATE INDEX items_pending ON items (date_created, sid, part)"
+	    " WHERE status = 'completed' AND media_known = 0;"
+	    "CREATE TABLE meta ("
+	    " key TEXT PRIMARY KEY NOT NULL,"
+	    " value TEXT NOT NULL);",
+	    "create the schema", err);
+}
+
+/* migrations[i] takes the schema from version i to i + 1. */
+static int (*const migrations[])(struct catalog *, struct tfs_error *) = {
+	migrate_v1,
+};
+#define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+int
+catalog_schema_version(void)
+{
+	return SCHEMA_VERSION;
+}
+
+static int
+user_version(struct catalog *cat, int *v, struct tfs_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, src;
+
+	rc = prepare(cat, "PRAGMA user_version", &st, "read the schema "
+	    "version", err);
+	if (rc != TFS_OK)
+		goto out;
+	src = sqlite3_step(st);
+	if (src != SQLITE_ROW) {
+		rc = db_error(cat, src, "read the schema version", err);
+		goto out;
+	}
+	*v = sqlite3_column_int(st, 0);
+	rc = TFS_OK;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/*
+ * Bring the schema to SCHEMA_VERSION, one step per version, all in one
+ * IMMEDIATE transaction: a second process opening at the same time waits
+ * and then finds the work done. A current schema takes no write lock, so
+ * opening does not wait for another process's long transaction.
+ */
+static int
+migrate(struct catalog *cat, struct tfs_error *err)
+{
+	char sql[64];
+	int rc, v = 0;
+
+	rc = user_version(cat, &v, err);
+	if (rc != TFS_OK || v == SCHEMA_VERSION)
+		return rc;
+	rc = exec(cat, "BEGIN IMMEDIATE", "start the schema migration", err);
+	if (rc != TFS_OK)
+		return rc;
+	rc = user_version(cat, &v, err);
+	if (rc != TFS_OK)
+		goto out;
+	if (v > SCHEMA_VERSION || v < 0) {
+		rc = tfs_error_set(err, TFS_ERR_CONFIG, "catalog %s has schema "
+		    "version %d, newer than this twiliofs knows (%d); "
+		    "upgrade twiliofs, or remove the file (it is a cache)",
+		    cat->path, v, SCHEMA_VERSION);
+		goto out;
+	}
+	for (; v < SCHEMA_VERSION; v++) {
+		rc = migrations[v](cat, err);
+		if (rc != TFS_OK)
+			goto out;
+		/* PRAGMA takes no parameters: the number is ours. */
+		(void)snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
+		    v + 1);
+		rc = exec(cat, sql, "record the schema version", err);
+		if (rc != TFS_OK)
+			goto out;
+	}
+	rc = TFS_OK;
+out:
+	if (rc == TFS_OK)
+		rc = exec(cat, "COMMIT", "commit the schema migration", err);
+	if (rc != TFS_OK)
+		(void)sqlite3_exec(cat->db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
+}
+
+/* --- opening --- */
+
+/* Make dir (and missing parents) 0700; refuse one others can enter. */
+static int
+ensure_dir(const char *dir, struct tfs_error *err)
+{
+	char buf[PATH_MAX];
+	struct stat st;
+	size_t i, n = strlen(dir);
+
+	if (n == 0 || n >= sizeof(buf))
+		return tfs_error_set(err, TFS_ERR_USAGE, "cache directory "
+		    "'%.64s' is empty or too long", dir);
+	memcpy(buf, dir, n + 1);
+	for (i = 1; i <= n; i++) {
+		if (buf[i] != '/' && buf[i] != '\0')
+			continue;
+		buf[i] = '\0';
+		if (mkdir(buf, 0700) == 0) {
+			/* The umask may have taken bits away: set them. */
+			if (chmod(buf, 0700) != 0)
+				return tfs_error_set(err, TFS_ERR_IO,
+				    "cannot chmod 700 %s: %s", buf,
+				    strerror(errno));
+		} else if (errno != EEXIST) {
+			return tfs_error_set(err, TFS_ERR_IO, "cannot create "
+			    "the cache directory %s: %s", buf,
+			    strerror(errno));
+		}
+		buf[i] = dir[i];
+	}
+	if (stat(dir, &st) != 0)
+		return tfs_error_set(err, TFS_ERR_IO, "cannot stat the cache "
+		    "directory %s: %s", dir, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return tfs_error_set(err, TFS_ERR_CONFIG, "cache directory %s "
+		    "is not a directory", dir);
+	if (st.st_uid != geteuid())
+		return tfs_error_set(err, TFS_ERR_CONFIG, "cache directory %s "
+		    "belongs to uid %ld, not to you (uid %ld); use a directory "
+		    "of your own", dir, (long)st.st_uid, (long)geteuid());
+	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+		return tfs_error_set(err, TFS_ERR_CONFIG, "cache directory %s "
+		    "is open to group or others (mode %04o) but holds wrapped "
+		    "keys and recording metadata; run: chmod 700 %s", dir,
+		    (unsigned)(st.st_mode & 07777), dir);
+	return TFS_OK;
+}
+
+/*
+ * Take group/other bits off the database and its -wal and -shm files
+ * (SQLite creates the latter with the database's mode). By path, never
+ * through a file descriptor: closing one would drop the POSIX locks other
+ * connections of this process hold on the file. Nobody else can reach
+ * the files meanwhile: the directory is 0700.
+ */
+static int
+fix_modes(struct catalog *cat, struct tfs_error *err)
+{
+	static const char *const suffix[] = { "", "-wal", "-shm" };
+	char path[PATH_MAX + 8];
+	struct stat st;
+	size_t i;
+
+	for (i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+		(void)snprintf(path, sizeof(path), "%s%s", cat->path,
+		    suffix[i]);
+		if (lstat(path, &st) != 0) {
+			if (errno == ENOENT)
+				continue;
+			return tfs_error_set(err, TFS_ERR_IO, "cannot stat "
+			    "the catalog %s: %s", path, strerror(errno));
+		}
+		if (!S_ISREG(st.st_mode))
+			return tfs_error_set(err, TFS_ERR_CONFIG, "catalog %s "
+			    "is not a regular file; remove it", path);
+		if ((st.st_mode & 077) != 0 && chmod(path, 0600) != 0)
+			return tfs_error_set(err, TFS_ERR_IO, "cannot chmod "
+			    "600 %s: %s", path, strerror(errno));
+	}
+	return TFS_OK;
+}
+
+/* The per-connection settings, WAL first. */
+static int
+configure(struct catalog *cat, struct tfs_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	const char *mode;
+	int rc, src;
+
+	rc = prepare(cat, "PRAGMA journal_mode = WAL", &st, "enable WAL",
+	    err);
+	if (rc != TFS_OK)
+		goto out;
+	src = sqlite3_step(st);
+	if (src != SQLITE_ROW) {
+		rc = db_error(cat, src, "enable WAL", err);
+		goto out;
+	}
+	mode = (const char *)sqlite3_column_text(st, 0);
+	if (mode == NULL || strcasecmp(mode, "wal") != 0) {
+		rc = tfs_error_set(err, TFS_ERR_IO, "catalog %s: cannot use "
+		    "WAL mode (journal mode stays '%s'); put the cache "
+		    "directory on a local file system", cat->path,
+		    mode != NULL ? mode : "?");
+		goto out;
+	}
+	rc = exec(cat, "PRAGMA synchronous = NORMAL;"
+	    "PRAGMA temp_store = MEMORY;"
+	    "PRAGMA trusted_schema = OFF;", "configure", err);
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/*
+ * The staging tables of catalog_ingest_page: raw holds the page's records
+ * as json_each gave them (so each is parsed on its own from then on),
+ * page their mapped columns.
+ */
+static int
+create_staging(struct catalog *cat, struct tfs_error *err)
+{
+	return exec(cat,
+	    "CREATE TEMP TABLE raw ("
+	    " idx INTEGER PRIMARY KEY, type TEXT, rec);"
+	    "CREATE TEMP TABLE page ("
+	    " sid TEXT PRIMARY KEY NOT NULL, kind INTEGER, status TEXT,"
+	    " error_code INTEGER, date_created INTEGER, duration INTEGER,"
+	    " room_sid TEXT, participant_sid TEXT, call_sid TEXT,"
+	    " track_name TEXT, codec TEXT, container TEXT, media_url TEXT,"
+	    " enc_scheme INTEGER, enc_cek BLOB, enc_iv BLOB,"
+	    " public_key_sid TEXT, problem TEXT, api_json TEXT,"
+	    " change INTEGER)", "create the staging tables", err);
+}
+
+int
+catalog_open(struct catalog **out, const char *dir, struct tfs_error *err)
+{
+	struct catalog *cat = NULL;
+	int rc = TFS_ERR_NOMEM, src;
+
+	*out = NULL;
+	if (sqlite3_libversion_number() < SQLITE_MIN)
+		return tfs_error_set(err, TFS_ERR_CONFIG, "SQLite %s is too "
+		    "old for the catalog; 3.35 or later is needed",
+		    sqlite3_libversion());
+	rc = ensure_dir(dir, err);
+	if (rc != TFS_OK)
+		return rc;
+	cat = calloc(1, sizeof(*cat));
+	if (cat == NULL)
+		return tfs_error_set(err, TFS_ERR_NOMEM, "out of memory");
+	if (snprintf(cat->path, sizeof(cat->path), "%s/%s", dir,
+	    CATALOG_FILE) >= (int)sizeof(cat->path)) {
+		rc = tfs_error_set(err, TFS_ERR_USAGE, "cache directory "
+		    "'%.64s...' is too long", dir);
+		goto out;
+	}
+	rc = fix_modes(cat, err);
+	if (rc != TFS_OK)
+		goto out;
+	src = sqlite3_open_v2(cat->path, &cat->db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW, NULL);
+	if (src != SQLITE_OK) {
+		rc = db_error(cat, src, "open", err);
+		goto out;
+	}
+	/* A new file got 0644 minus the umask. */
+	rc = fix_modes(cat, err);
+	if (rc != TFS_OK)
+		goto out;
+	sqlite3_busy_timeout(cat->db, BUSY_MS);
+	rc = register_functions(cat, err);
+	if (rc == TFS_OK)
+		rc = configure(cat, err);
+	if (rc == TFS_OK)
+		rc = migrate(cat, err);
+	if (rc == TFS_OK)
+		rc = create_staging(cat, err);
+	if (rc != TFS_OK)
+		goto out;
+	*out = cat;
+	cat = NULL;
+out:
+	catalog_close(cat);
+	return rc;
+}
+
+void
+catalog_close(struct catalog *cat)
+{
+	if (cat == NULL)
+		return;
+	sqlite3_close(cat->db);
+	free(cat);
+}
+
+/* --- ingest --- */
+
+/* Member k of the record (f: its json_each row): value, type, string. */
+#define MEMBER(k) "max(CASE f.key WHEN '" k "' THEN f.value END)"
+#define MTYPE(k) "max(CASE f.key WHEN '" k "' THEN f.type END)"
+#define MTEXT(k) "max(CASE WHEN f.key = '" k "' AND f.type = 'text' " \
+	"THEN f.value END)"
+/* Member of encryption_details in either spelling (a number stays one). */
+#define DETAIL(a, b) "coalesce(json_extract(ed, '$." a "'), " \
+	"json_extract(ed, '$." b "'))"
+/* A JSON string under links, else NULL. */
+#define LINK(k) "CASE json_type(links, '$." k "') WHEN 'text' THEN " \
+	"json_extract(links, '$." k "') END"
+/*
+ * The first SID in grouping_sids (an object, a list of SIDs or of objects,
+ * or one SID) under member name, or else with prefix.
+ */
+#define GROUPED(name, prefix) "CASE WHEN gs_type = 'text' THEN CASE WHEN " \
+	"gs GLOB '" prefix "*' THEN gs END WHEN gs_type IN ('object', " \
+	"'array') THEN (SELECT value FROM json_tree(gs) WHERE type = 'text' " \
+	"AND (key IS '" name "' OR value GLOB '" prefix "*') ORDER BY " \
+	"key IS '" name "' DESC, id LIMIT 1) END"
+
+/*
+ * The one place where the API's records become catalog columns, for every
+ * kind, from the records in temp.raw. ?1 the kind, ?2 the base URL
+ * (voice), ?3 ITEM_URL_MAX, ?4 ENVELOPE_MAX_WRAPPED. Every value from the
+ * API stays inside SQL. Fills temp.page, with change 0 for a new
+ * record, 1 for one whose status, date or (voice) envelope differ, and 2
+ * for one known as it is.
+ *
+ * Each record is parsed once (json_each over its members, pivoted), and
+ * the steps are MATERIALIZED so that SQLite does not inline them into
+ * each other and evaluate the same expressions again and again.
+ */
+static const char map_records[] =
+    "WITH p AS MATERIALIZED (SELECT r.idx AS idx,"
+    " " MTEXT("sid") " AS sid,"
+    " " MTEXT("status") " AS status,"
+    " " MEMBER("error_code") " AS ec, " MTYPE("error_code") " AS ec_type,"
+    " " MTEXT("date_created") " AS date,"
+    " " MEMBER("duration") " AS dur, " MTYPE("duration") " AS dur_type,"
+    " " MEMBER("grouping_sids") " AS gs,"
+    " " MTYPE("grouping_sids") " AS gs_type,"
+    " " MTEXT("room_sid") " AS room,"
+    " " MTEXT("participant_sid") " AS participant,"
+    " " MTEXT("call_sid") " AS call,"
+    " " MTEXT("track_name") " AS track,"
+    " " MTEXT("codec") " AS codec,"
+    " " MTEXT("container_format") " AS cformat,"
+    " " MTEXT("type") " AS mtype,"
+    " " MTEXT("format") " AS format,"
+    " " MTEXT("uri") " AS uri,"
+    " max(CASE WHEN f.key = 'links' AND f.type = 'object'"
+    "  THEN f.value END) AS links,"
+    " " MEMBER("encryption_details") " AS ed_raw,"
+    " " MTYPE("encryption_details") " AS ed_type"
+    " FROM temp.raw AS r, json_each(r.rec) AS f GROUP BY r.idx),"
+    "a AS MATERIALIZED (SELECT idx, sid,"
+    " coalesce(lower(status), '') AS status,"
+    " CASE ec_type WHEN 'integer' THEN ec"
+    "  WHEN 'text' THEN CAST(ec AS INTEGER) ELSE 0 END AS error_code,"
+    " coalesce(tfs_time(date), 0) AS date_created,"
+    " CASE dur_type WHEN 'integer' THEN dur"
+    "  WHEN 'real' THEN CAST(dur AS INTEGER)"
+    "  WHEN 'text' THEN CASE WHEN dur GLOB '[0-9]*'"
+    "   THEN CAST(dur AS INTEGER) ELSE -1 END"
+    "  ELSE -1 END AS duration,"
+    " coalesce(" GROUPED("room_sid", "RM") ", room, '') AS room_sid,"
+    " coalesce(" GROUPED("participant_sid", "PA") ", participant, '')"
+    "  AS participant_sid,"
+    " coalesce(call, '') AS call_sid,"
+    " coalesce(track, '') AS track_name,"
+    " coalesce(lower(codec), '') AS codec,"
+    " CASE ?1"
+    "  WHEN 1 THEN CASE"
+    "   WHEN lower(cformat) IN ('mka', 'mkv') THEN lower(cformat)"
+    "   WHEN mtype = 'audio' THEN 'mka'"
+    "   WHEN mtype = 'video' THEN 'mkv' ELSE '' END"
+    "  WHEN 2 THEN CASE WHEN lower(format) IN ('mp4', 'webm')"
+    "   THEN lower(format) ELSE '' END"
+    "  WHEN 3 THEN 'wav' ELSE 'json' END AS container,"
+    " CASE ?1"
+    "  WHEN 3 THEN CASE WHEN uri GLOB '/*'"
+    "   THEN rtrim(?2, '/') || CASE WHEN uri GLOB '*.json'"
+    "    THEN substr(uri, 1, length(uri) - 5) ELSE uri END || '.wav'"
+    "   ELSE '' END"
+    "  WHEN 4 THEN coalesce(" LINK("encrypted_sentences") ", '')"
+    "  ELSE coalesce(" LINK("media") ", '') END AS media_url,"
+    " CASE WHEN ?1 = 3 THEN ed_type END AS ed_type,"
+    /* An object, or that object as a JSON string (callback form). */
+    " CASE WHEN ?1 <> 3 THEN NULL WHEN ed_type = 'object' THEN ed_raw"
+    "  WHEN ed_type = 'text' AND json_valid(ed_raw) AND"
+    "  json_type(ed_raw) = 'object' THEN ed_raw END AS ed"
+    " FROM p),";
+static const char map_envelope[] =
+    "d AS MATERIALIZED (SELECT a.*, json_extract(ed, '$.type') AS ed_kind,"
+    " tfs_unbase64(" DETAIL("encrypted_cek", "encryption_cek") ", ?4)"
+    "  AS cek,"
+    " tfs_unbase64(" DETAIL("iv", "encryption_iv") ", 16) AS iv,"
+    " " DETAIL("public_key_sid", "encryption_public_key_sid") " AS pk"
+    " FROM a),"
+    "m AS MATERIALIZED (SELECT d.*, coalesce(CASE"
+    "  WHEN ed_type IS NULL OR ed_type = 'null' THEN NULL"
+    "  WHEN ed IS NULL THEN 'encryption_details is not an object'"
+    "  WHEN ed_kind IS NOT NULL AND ed_kind IS NOT 'rsa-aes'"
+    "  THEN 'encryption_details type is not rsa-aes'"
+    "  WHEN cek IS NULL THEN 'encrypted_cek is missing or not base64'"
+    "  WHEN iv IS NULL OR length(iv) NOT IN (12, 16)"
+    "  THEN 'iv is missing or not base64 of 12 or 16 bytes' END,"
+    " CASE WHEN length(CAST(media_url AS BLOB)) >= ?3"
+    "  THEN 'media URL is too long' END) AS problem FROM d),"
+    "f AS (SELECT sid,"
+    " CASE WHEN problem IS NULL THEN status ELSE 'invalid' END AS status,"
+    " error_code, date_created, duration, room_sid, participant_sid,"
+    " call_sid, track_name, codec, container,"
+    " CASE WHEN length(CAST(media_url AS BLOB)) < ?3 THEN media_url"
+    "  ELSE '' END AS media_url,"
+    " CASE WHEN problem IS NULL AND cek IS NOT NULL"
+    "  THEN CASE length(iv) WHEN 16 THEN 1 ELSE 2 END ELSE 0 END"
+    "  AS enc_scheme,"
+    " CASE WHEN problem IS NULL THEN cek END AS enc_cek,"
+    " CASE WHEN problem IS NULL AND cek IS NOT NULL THEN iv END"
+    "  AS enc_iv,"
+    " CASE WHEN problem IS NULL AND cek IS NOT NULL AND"
+    "  typeof(pk) = 'text' AND length(pk) = 34 AND"
+    "  substr(pk, 1, 2) = 'CR' AND"
+    "  substr(pk, 3) NOT GLOB '*[^0-9A-Fa-f]*' THEN pk ELSE '' END"
+    "  AS public_key_sid,"
+    " problem, r.rec AS api_json FROM m JOIN temp.raw AS r USING (idx)) ";
+static const char map_store[] =
+    "INSERT OR REPLACE INTO temp.page (sid, kind, status, error_code,"
+    " date_created, duration, room_sid, participant_sid, call_sid,"
+    " track_name, codec, container, media_url, enc_scheme, enc_cek,"
+    " enc_iv, public_key_sid, problem, api_json, change) "
+    "SELECT f.sid, ?1, f.status, f.error_code, f.date_created,"
+    " f.duration, f.room_sid, f.participant_sid, f.call_sid,"
+    " f.track_name, f.codec, f.container, f.media_url, f.enc_scheme,"
+    " f.enc_cek, f.enc_iv, f.public_key_sid, f.problem, f.api_json,"
+    " CASE WHEN i.sid IS NULL THEN 0"
+    "  WHEN i.status IS NOT f.status"
+    "   OR i.date_created IS NOT f.date_created"
+    "   OR (?1 = 3 AND (i.enc_scheme IS NOT f.enc_scheme"
+    "    OR i.enc_cek IS NOT f.enc_cek OR i.enc_iv IS NOT f.enc_iv"
+    "    OR i.public_key_sid IS NOT f.public_key_sid)) THEN 1"
+    "  ELSE 2 END "
+    "FROM f LEFT JOIN main.items AS i ON i.sid = f.sid AND i.part = 0";
+
+/* A changed record's media is unknown again, for every part. */
+static const char reset_sql[] =
+    "UPDATE items SET media_known = 0, plaintext_size = -1,"
+    " ciphertext_size = -1, etag = '', enc_scheme = 0, enc_cek = NULL,"
+    " enc_iv = NULL, public_key_sid = ''"
+    " WHERE sid IN (SELECT sid FROM temp.page WHERE change = 1)";
+
+/*
+ * Staged records into items (?1 the generation). The envelope comes from
+ * the listing only for voice; other kinds keep what catalog_set_media
+ * recorded.
+ */
+static const char upsert_sql[] =
+    "INSERT INTO items (sid, part, kind, status, error_code,"
+    " date_created, duration, room_sid, participant_sid, call_sid,"
+    " track_name, codec, container, media_url, enc_scheme, enc_cek,"
+    " enc_iv, public_key_sid, seen_generation, api_json, problem) "
+    "SELECT sid, 0, kind, status, error_code, date_created, duration,"
+    " room_sid, participant_sid, call_sid, track_name, codec, container,"
+    " media_url, enc_scheme, enc_cek, enc_iv, public_key_sid, ?1,"
+    " api_json, problem FROM temp.page WHERE true "
+    "ON CONFLICT (sid, part) DO UPDATE SET kind = excluded.kind,"
+    " status = excluded.status, error_code = excluded.error_code,"
+    " date_created = excluded.date_created,"
+    " duration = excluded.duration, room_sid = excluded.room_sid,"
+    " participant_sid = excluded.participant_sid,"
+    " call_sid = excluded.call_sid, track_name = excluded.track_name,"
+    " codec = excluded.codec, container = excluded.container,"
+    " media_url = excluded.media_url,"
+    " enc_scheme = CASE WHEN excluded.kind = 3 THEN excluded.enc_scheme"
+    "  ELSE items.enc_scheme END,"
+    " enc_cek = CASE WHEN excluded.kind = 3 THEN excluded.enc_cek"
+    "  ELSE items.enc_cek END,"
+    " enc_iv = CASE WHEN excluded.kind = 3 THEN excluded.enc_iv"
+    "  ELSE items.enc_iv END,"
+    " public_key_sid = CASE WHEN excluded.kind = 3"
+    "  THEN excluded.public_key_sid ELSE items.public_key_sid END,"
+    " seen_generation = excluded.seen_generation,"
+    " api_json = excluded.api_json, problem = excluded.problem";
+
+/* Operator results follow their transcript's metadata (?1 generation). */
+static const char parts_sql[] =
+    "UPDATE items SET status = p.status, error_code = p.error_code,"
+    " date_created = p.date_created, duration = p.duration,"
+    " room_sid = p.room_sid, participant_sid = p.participant_sid,"
+    " call_sid = p.call_sid, track_name = p.track_name,"
+    " codec = p.codec, seen_generation = ?1, api_json = p.api_json,"
+    " problem = p.problem"
+    " FROM temp.page AS p WHERE items.sid = p.sid AND items.part > 0";
+
+/* Step a one-row query; *st stays positioned on the row. */
+static int
+step_row(struct catalog *cat, sqlite3_stmt *st, const char *what,
+    struct tfs_error *err)
+{
+	int src;
+
+	src = sqlite3_step(st);
+	if (src != SQLITE_ROW)
+		return db_error(cat, src == SQLITE_DONE ? SQLITE_ERROR : src,
+		    what, err);
+	return TFS_OK;
+}
+
+/*
+ * Check that json is a list page of kind, read its next-page link into
+ * page, and copy its records into temp.raw (page->items of them). Every
+ * record must be an object with a usable SID. The page text is parsed
+ * three times in all, whatever its size.
+ */
+static int
+page_shape(struct catalog *cat, enum item_kind kind, const char *json,
+    struct catalog_page *page, struct tfs_error *err)
+{
+	static const char valid_sql[] =
+	    "SELECT CASE WHEN json_valid(?1) THEN json_type(?1) END";
+	/* The top level in one pass: the list, meta, next_page_uri. */
+	static const char top_sql[] =
+	    "WITH t AS (SELECT"
+	    " max(CASE key WHEN ?2 THEN type END) AS list,"
+	    " max(CASE WHEN key = 'meta' AND type = 'object'"
+	    "  THEN value END) AS meta,"
+	    " max(CASE WHEN key = 'next_page_uri' AND type = 'text'"
+	    "  THEN value END) AS next_uri"
+	    " FROM json_each(?1))"
+	    "SELECT list, CASE json_type(meta, '$.key') WHEN 'text'"
+	    "  THEN json_extract(meta, '$.key') END,"
+	    " coalesce(CASE json_type(meta, '$.next_page_url') WHEN 'text'"
+	    "  THEN json_extract(meta, '$.next_page_url') END, next_uri)"
+	    " FROM t";
+	static const char raw_sql[] =
+	    "INSERT INTO temp.raw (idx, type, rec)"
+	    " SELECT key, type, value FROM json_each(?1, ?2)";
+	static const char records_sql[] =
+	    "SELECT idx, CASE WHEN type IS NOT 'object' THEN 'is not an object'"
+	    " WHEN json_type(rec, '$.sid') IS NOT 'text'"
+	    " THEN 'has no sid string'"
+	    " WHEN NOT tfs_sid_ok(json_extract(rec, '$.sid'))"
+	    " THEN 'has a sid that is empty, longer than 34 characters or"
+	    " not printable ASCII without /' END AS why"
+	    " FROM temp.raw WHERE why IS NOT NULL ORDER BY idx LIMIT 1";
+	const char *name = kinds[kind].name, *t;
+	sqlite3_stmt *st = NULL;
+	int rc, n;
+
+	rc = prepare(cat, valid_sql, &st, "read a page", err);
+	if (rc != TFS_OK)
+		goto out;
+	(void)sqlite3_bind_text(st, 1, json, -1, SQLITE_STATIC);
+	rc = step_row(cat, st, "read a page", err);
+	if (rc != TFS_OK)
+		goto out;
+	rc = TFS_ERR_ENVELOPE;
+	t = (const char *)sqlite3_column_text(st, 0);
+	if (t == NULL) {
+		tfs_error_set(err, rc, "%s page is not valid JSON; expected "
+		    "the JSON body of the API's list", name);
+		goto out;
+	}
+	if (strcmp(t, "object") != 0) {
+		tfs_error_set(err, rc, "%s page is a JSON %s, not an object "
+		    "with a \"%s\" list", name, t, kinds[kind].key);
+		goto out;
+	}
+	sqlite3_finalize(st);
+
+	rc = prepare(cat, top_sql, &st, "read a page", err);
+	if (rc != TFS_OK)
+		goto out;
+	(void)sqlite3_bind_text(st, 1, json, -1, SQLITE_STATIC);
+	(void)sqlite3_bind_text(st, 2, kinds[kind].key, -1, SQLITE_STATIC);
+	rc = step_row(cat, st, "read a page", err);
+	if (rc != TFS_OK)
+		goto out;
+	rc = TFS_ERR_ENVELOPE;
+	t = (const char *)sqlite3_column_text(st, 1);
+	if (t != NULL && strcmp(t, kinds[kind].key) != 0) {
+		tfs_error_set(err, rc, "%s page lists \"%.40s\" (meta.key), "
+		    "not \"%s\"", name, t, kinds[kind].key);
+		goto out;
+	}
+	t = (const char *)sqlite3_column_text(st, 0);
+	if (t == NULL || strcmp(t, "array") != 0) {
+		tfs_error_set(err, rc, "%s page has %s \"%s\" list", name,
+		    t == NULL ? "no" : "a non-array", kinds[kind].key);
+		goto out;
+	}
+	t = (const char *)sqlite3_column_text(st, 2);
+	n = sqlite3_column_bytes(st, 2);
+	if (t != NULL && (size_t)n >= sizeof(page->next)) {
+		tfs_error_set(err, rc, "%s page: the next page's URL is %d "
+		    "bytes; at most %zu fit", name, n, sizeof(page->next) - 1);
+		goto out;
+	}
+	if (t != NULL)
+		memcpy(page->next, t, (size_t)n + 1);
+	sqlite3_finalize(st);
+	st = NULL;
+
+	rc = exec(cat, "DELETE FROM temp.raw; DELETE FROM temp.page",
+	    "clear staging", err);
+	if (rc != TFS_OK)
+		goto out;
+	rc = prepare(cat, raw_sql, &st, "read a page", err);
+	if (rc != TFS_OK)
+		goto out;
+	(void)sqlite3_bind_text(st, 1, json, -1, SQLITE_STATIC);
+	(void)sqlite3_bind_text(st, 2, kinds[kind].path, -1, SQLITE_STATIC);
+	rc = step_done(cat, st, "read a page", err);
+	if (rc != TFS_OK)
+		goto out;
+	page->items = (size_t)sqlite3_changes(cat->db);
+	sqlite3_finalize(st);
+
+	rc = prepare(cat, records_sql, &st, "read a page", err);
+	if (rc != TFS_OK)
+		goto out;
+	switch (sqlite3_step(st)) {
+	case SQLITE_ROW:
+		rc = tfs_error_set(err, TFS_ERR_ENVELOPE, "%s page: record "
+		    "%lld %s", name, (long long)sqlite3_column_int64(st, 0),
+		    (const char *)sqlite3_column_text(st, 1));
+		break;
+	case SQLITE_DONE:
+		rc = TFS_OK;
+		break;
+	default:
+		rc = db_error(cat, sqlite3_errcode(cat->db), "read a page",
+		    err);
+		break;
+	}
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Run one statement binding ?1 to gen. */
+static int
+run_gen(struct catalog *cat, const char *sql, long long gen,
+    const char *what, struct tfs_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	rc = prepare(cat, sql, &st, what, err);
+	if (rc != TFS_OK)
+		goto out;
+	(void)sqlite3_bind_int64(st, 1, gen);
+	rc = step_done(cat, st, what, err);
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Map the records of temp.raw into temp.page and count what they are. */
+static int
+stage(struct catalog *cat, enum item_kind kind, const char *base_url,
+    struct catalog_page *page, struct tfs_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	char *sql = NULL;
+	size_t n1, n2, n3;
+	int rc, src;
+
+	/* ISO C caps a string literal at 4095 characters: join three. */
+	n1 = strlen(map_records);
+	n2 = strlen(map_envelope);
+	n3 = strlen(map_store);
+	sql = malloc(n1 + n2 + n3 + 1);
+	if (sql == NULL) {
+		rc = tfs_error_set(err, TFS_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	memcpy(sql, map_records, n1);
+	memcpy(sql + n1, map_envelope, n2);
+	memcpy(sql + n1 + n2, map_store, n3 + 1);
+	rc = prepare(cat, sql, &st, "map a page", err);
+	if (rc != TFS_OK)
+		goto out;
+	(void)sqlite3_bind_int(st, 1, (int)kind);
+	(void)sqlite3_bind_text(st, 2, base_url != NULL ? base_url : "", -1,
+	    SQLITE_STATIC);
+	(void)sqlite3_bind_int(st, 3, ITEM_URL_MAX);
+	(void)sqlite3_bind_int(st, 4, ENVELOPE_MAX_WRAPPED);
+	rc = step_done(cat, st, "map a page", err);
+	if (rc != TFS_OK)
+		goto out;
+	sqlite3_finalize(st);
+
+	rc = prepare(cat, "SELECT sum(change = 0), sum(change = 1),"
+	    " sum(change = 2) FROM temp.page", &st, "count a page", err);
+	if (rc != TFS_OK)
+		goto out;
+	src = sqlite3_step(st);
+	if (src != SQLITE_ROW) {
+		rc = db_error(cat, src, "count a page", err);
+		goto out;
+	}
+	page->added = (size_t)sqlite3_column_int64(st, 0);
+	page->changed = (size_t)sqlite3_column_int64(st, 1);
+	page->known = (size_t)sqlite3_column_int64(st, 2);
+	rc = TFS_OK;
+out:
+	sqlite3_finalize(st);
+	free(sql);
+	return rc;
+}
+
+int
+catalog_ingest_page(struct catalog *cat, enum item_kind kind,
+    const char *json, const char *base_url, long long generation,
+    struct catalog_page *page, struct tfs_error *err)
+{
+	int rc, own;
+
+	memset(page, 0, sizeof(*page));
+	if (kind < ITEM_VIDEO_RECORDING || kind > ITEM_TRANSCRIPT ||
+	    json == NULL)
+		return tfs_error_set(err, TFS_ERR_USAGE, "catalog_ingest_page: "
+		    "bad kind %d or no page", (int)kind);
+	if (kind == ITEM_VOICE_RECORDING && (base_url == NULL ||
+	    base_url[0] == '\0'))
+		return tfs_error_set(err, TFS_ERR_USAGE, "catalog_ingest_page: "
+		    "voice recordings need the API's base URL");
+	if (strlen(json) > PAGE_MAX)
+		return tfs_error_set(err, TFS_ERR_ENVELOPE, "%s page is larger "
+		    "than %d MiB; ask for smaller pages (PageSize)",
+		    kinds[kind].name, PAGE_MAX / (1024 * 1024));
+	rc = tx_start(cat, &own, err);
+	if (rc != TFS_OK)
+		return rc;
+	rc = page_shape(cat, kind, json, page, err);
+	if (rc == TFS_OK)
+		rc = stage(cat, kind, base_url, page, err);
+	if (rc == TFS_OK)
+		rc = exec(cat, reset_sql, "reset changed items", err);
+	if (rc == TFS_OK)
+		rc = run_gen(cat, upsert_sql, generation, "store a page", err);
+	if (rc == TFS_OK)
+		rc = run_gen(cat, parts_sql, generation, "update parts", err);
+	if (rc == TFS_OK)
+		rc = exec(cat, "DELETE FROM temp.raw; DELETE FROM temp.page",
+		    "clear staging", err);
+	rc = tx_finish(cat, own, rc, err);
+	if (rc != TFS_OK)
+		memset(page, 0, sizeof(*page));
+	return rc;
+}
+
+/* --- generations and the sweep --- */
+
+int
+catalog_next_generation(struct catalog *cat, long long *gen,
+    struct tfs_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, src;
+
+	/* One statement: atomic between processes too. */
+	rc = prepare(cat, "INSERT INTO meta (key, value) VALUES (?1, '1')"
+	    " ON CONFLICT (key) DO UPDATE SET"
+	    " value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)"
+	    " RETURNING CAST(value AS INTEGER)", &st, "count a generation",
+	    err);
+	if (rc != TFS_OK)
+		goto out;
+	(void)sqlite3_bind_text(st, 1, GEN_KEY, -1, SQLITE_STATIC);
+	src = sqlite3_step(st);
+	if (src != SQLITE_ROW) {
+		rc = db_error(cat, src, "count a generation", err);
+		goto out;
+	}
+	*gen = sqlite3_column_int64(st, 0);
+	rc = step_done(cat, st, "count a generation", err);
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+catalog_sweep(struct catalog *cat, enum item_kind kind,
+    long long generation, size_t *removed, struct tfs_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	*removed = 0;
+	/* Every part of an item goes with its main row (part 0). */
+	rc = prepare(cat, "DELETE FROM items WHERE kind = ?1 AND sid NOT IN"
+	    " (SELECT sid FROM items WHERE kind = ?1 AND part = 0"
+	    " AND seen_generation >= ?2)", &st, "sweep", err);
+	if (rc != TFS_OK)
+		goto out;
+	(void)sqlite3_bind_int(st, 1, (int)kind);
+	(void)sqlite3_bind_int64(st, 2, generation);
+	rc = step_done(cat, st, "sweep", err);
+	if (rc == TFS_OK)
+		*removed = (size_t)sqlite3_changes(cat->db);
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* --- reading items --- */
+
+#define ITEM_COLUMNS "sid, part, kind, status, error_code, date_created," \
+	" duration, room_sid, participant_sid, call_sid, track_name, codec," \
+	" container, media_url, enc_scheme, enc_cek, enc_iv, public_key_sid," \
+	" plaintext_size, ciphertext_size, media_known, etag"
+
+/*
+ * Text column col into dst (capacity cap). A value that does not fit is
+ * cut at a UTF-8 character boundary if cut is set (descriptions), else
+ * left empty (identifiers, URLs: a wrong one is worse than none).
+ */
+static void
+column_text(sqlite3_stmt *st, int col, char *dst, size_t cap, int cut)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+	size_t n = (size_t)sqlite3_column_bytes(st, col);
+
+	dst[0] = '\0';
+	if (t == NULL)
+		return;
+	if (n >= cap) {
+		if (!cut)
+			return;
+		n = cap - 1;
+		while (n > 0 && (t[n] & 0xc0) == 0x80)
+			n--;
+	}
+	memcpy(dst, t, n);
+	dst[n] = '\0';
+}
+
+/* The current row of a SELECT ITEM_COLUMNS into it. */
+static int
+row_item(struct catalog *cat, sqlite3_stmt *st, struct item *it,
+    struct tfs_error *err)
+{
+	struct envelope *env = &it->env;
+	const void *b;
+	size_t n;
+	int scheme;
+
+	memset(it, 0, sizeof(*it));
+	envelope_init(env);
+	column_text(st, 0, it->sid, sizeof(it->sid), 0);
+	it->part = sqlite3_column_int(st, 1);
+	it->kind = (enum item_kind)sqlite3_column_int(st, 2);
+	column_text(st, 3, it->status, sizeof(it->status), 0);
+	it->error_code = sqlite3_column_int(st, 4);
+	it->date_created = sqlite3_column_int64(st, 5);
+	it->duration = sqlite3_column_int64(st, 6);
+	column_text(st, 7, it->room_sid, sizeof(it->room_sid), 0);
+	column_text(st, 8, it->participant_sid, sizeof(it->participant_sid),
+	    0);
+	column_text(st, 9, it->call_sid, sizeof(it->call_sid), 0);
+	column_text(st, 10, it->track_name, sizeof(it->track_name), 1);
+	column_text(st, 11, it->codec, sizeof(it->codec), 0);
+	column_text(st, 12, it->container, sizeof(it->container), 0);
+	column_text(st, 13, it->media_url, sizeof(it->media_url), 0);
+	scheme = sqlite3_column_int(st, 14);
+	if (scheme != ENVELOPE_NONE) {
+		b = sqlite3_column_blob(st, 15);
+		n = (size_t)sqlite3_column_bytes(st, 15);
+		if (b == NULL || n == 0 || n > sizeof(env->wrapped_cek))
+			goto bad;
+		memcpy(env->wrapped_cek, b, n);
+		env->wrapped_cek_len = n;
+		b = sqlite3_column_blob(st, 16);
+		n = (size_t)sqlite3_column_bytes(st, 16);
+		if (b == NULL || (scheme == ENVELOPE_CBC && n != 16) ||
+		    (scheme == ENVELOPE_GCM && n != 12) ||
+		    (scheme != ENVELOPE_CBC && scheme != ENVELOPE_GCM))
+			goto bad;
+		memcpy(env->iv, b, n);
+		env->iv_len = n;
+		env->scheme = (enum envelope_scheme)scheme;
+		column_text(st, 17, env->public_key_sid,
+		    sizeof(env->public_key_sid), 0);
+	}
+	env->plaintext_size = sqlite3_column_int64(st, 18);
+	env->ciphertext_size = sqlite3_column_int64(st, 19);
+	it->media_known = sqlite3_column_int(st, 20) != 0;
+	column_text(st, 21, it->etag, sizeof(it->etag), 0);
+	return TFS_OK;
+bad:
+	return tfs_error_set(err, TFS_ERR_IO, "catalog %s: the envelope of "
+	    "%s part %d is damaged; remove the file (it is a cache)",
+	    cat->path, it->sid, it->part);
+}
+
+int
+catalog_get(struct catalog *cat, const char *sid, int part,
+    struct item *out, struct tfs_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, src;
+
+	rc = prepare(cat, "SELECT " ITEM_COLUMNS " FROM items"
+	    " WHERE sid = ?1 AND part = ?2", &st, "read an item", err);
+	if (rc != TFS_OK)
+		goto out;
+	(void)sqlite3_bind_text(st, 1, sid, -1, SQLITE_STATIC);
+	(void)sqlite3_bind_int(st, 2, part);
+	src = sqlite3_step(st);
+	if (src == SQLITE_DONE) {
+		rc = tfs_error_set(err, TFS_ERR_RANGE, "no item %.40s part %d "
+		    "in the catalog", sid, part);
+		goto out;
+	}
+	if (src != SQLITE_ROW) {
+		rc = db_error(cat, src, "read an item", err);
+		goto out;
+	}
+	rc = row_item(cat, st, out, err);
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/*
+ * Call fn for the items of sql in batches of BATCH: sql selects
+ * ITEM_COLUMNS after the key (?1 kind, ?2 date, ?3 sid, ?4 part) in that
+ * order, LIMIT ?5. No statement stays open while fn runs, so fn may write
+ * to the catalog, and a slow fn (a download) holds no read snapshot.
+ */
+static int
+iterate(struct catalog *cat, const char *sql,
+    int (*fn)(const struct item *it, void *arg), void *arg,
+    struct tfs_error *err)
+{
+	struct item *batch = NULL;
+	sqlite3_stmt *st = NULL;
+	long long k_kind = LLONG_MIN, k_date = LLONG_MIN;
+	char k_sid[ITEM_SID_LEN + 1] = "";
+	int k_part = INT_MIN, rc, src;
+	size_t n, i;
+
+	batch = calloc(BATCH, sizeof(*batch));
+	if (batch == NULL)
+		return tfs_error_set(err, TFS_ERR_NOMEM, "out of memory");
+	rc = prepare(cat, sql, &st, "list items", err);
+	if (rc != TFS_OK)
+		goto out;
+	for (;;) {
+		(void)sqlite3_bind_int64(st, 1, k_kind);
+		(void)sqlite3_bind_int64(st, 2, k_date);
+		(void)sqlite3_bind_text(st, 3, k_sid, -1, SQLITE_TRANSIENT);
+		(void)sqlite3_bind_int(st, 4, k_part);
+		(void)sqlite3_bind_int(st, 5, BATCH);
+		for (n = 0; n < BATCH; n++) {
+			src = sqlite3_step(st);
+			if (src == SQLITE_DONE)
+				break;
+			if (src != SQLITE_ROW) {
+				rc = db_error(cat, src, "list items", err);
+				goto out;
+			}
+			rc = row_item(cat, st, &batch[n], err);
+			if (rc != TFS_OK)
+				goto out;
+		}
+		sqlite3_reset(st);
+		for (i = 0; i < n; i++) {
+			rc = fn(&batch[i], arg);
+			if (rc != 0)
+				goto out;
+		}
+		if (n < BATCH)
+			break;
+		k_kind = batch[n - 1].kind;
+		k_date = batch[n - 1].date_created;
+		memcpy(k_sid, batch[n - 1].sid, sizeof(k_sid));
+		k_part = batch[n - 1].part;
+	}
+	rc = TFS_OK;
+out:
+	sqlite3_finalize(st);
+	free(batch);
+	return rc;
+}
+
+int
+catalog_foreach_pending(struct catalog *cat,
+    int (*fn)(const struct item *it, void *arg), void *arg,
+    struct tfs_error *err)
+{
+	/* No ?1: pending items are ordered across kinds. */
+	return iterate(cat, "SELECT " ITEM_COLUMNS " FROM items"
+	    " WHERE status = 'completed' AND media_known = 0"
+	    " AND (date_created, sid, part) > (?2, ?3, ?4)"
+	    " ORDER BY date_created, sid, part LIMIT ?5", fn, arg, err);
+}
+
+int
+catalog_foreach(struct catalog *cat,
+    int (*fn)(const struct item *it, void *arg), void *arg,
+    struct tfs_error *err)
+{
+	return iterate(cat, "SELECT " ITEM_COLUMNS " FROM items"
+	    " WHERE (kind, date_created, sid, part) > (?1, ?2, ?3, ?4)"
+	    " ORDER BY kind, date_created, sid, part LIMIT ?5", fn, arg, err);
+}
+
+/* --- media --- */
+
+/* Whether env is something we can store and give back as it is. */
+static int
+envelope_ok(const struct envelope *env)
+{
+	if (memchr(env->public_key_sid, '\0', sizeof(env->public_key_sid)) ==
+	    NULL)
+		return 0;
+	switch (env->scheme) {
+	case ENVELOPE_NONE:
+		return 1;
+	case ENVELOPE_CBC:
+		return env->iv_len == 16 && env->wrapped_cek_len > 0 &&
+		    env->wrapped_cek_len <= sizeof(env->wrapped_cek);
+	case ENVELOPE_GCM:
+		return env->iv_len == 12 && env->wrapped_cek_len > 0 &&
+		    env->wrapped_cek_len <= sizeof(env->wrapped_cek);
+	}
+	return 0;
+}
+
+/* The kind of (sid, 0), or TFS_ERR_RANGE. */
+static int
+main_kind(struct catalog *cat, const char *sid, int *kind,
+    struct tfs_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, src;
+
+	rc = prepare(cat, "SELECT kind FROM items WHERE sid = ?1 AND part = 0",
+	    &st, "read an item", err);
+	if (rc != TFS_OK)
+		goto out;
+	(void)sqlite3_bind_text(st, 1, sid, -1, SQLITE_STATIC);
+	src = sqlite3_step(st);
+	if (src == SQLITE_DONE) {
+		rc = tfs_error_set(err, TFS_ERR_RANGE, "no item %.40s in the "
+		    "catalog", sid);
+		goto out;
+	}
+	if (src != SQLITE_ROW) {
+		rc = db_error(cat, src, "read an item", err);
+		goto out;
+	}
+	*kind = sqlite3_column_int(st, 0);
+	rc = TFS_OK;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+catalog_set_media(struct catalog *cat, const char *sid, int part,
+    const char *media_url, const struct envelope *env, const char *etag,
+    struct tfs_error *err)
+{
+	/*
+	 * Part 0 exists, so the INSERT always hits the conflict. A part >= 1
+	 * is made from part 0's row the first time.
+	 */
+	static const char sql[] =
+	    "INSERT INTO items (sid, part, kind, status, error_code,"
+	    " date_created, duration, room_sid, participant_sid, call_sid,"
+	    " track_name, codec, container, media_url, enc_scheme, enc_cek,"
+	    " enc_iv, public_key_sid, plaintext_size, ciphertext_size,"
+	    " media_known, etag, seen_generation, api_json, problem) "
+	    "SELECT sid, ?2, kind, status, error_code, date_created,"
+	    " duration, room_sid, participant_sid, call_sid, track_name,"
+	    " codec, container, coalesce(?3, media_url), ?4, ?5, ?6, ?7, ?8,"
+	    " ?9, 1, ?10, seen_generation, api_json, problem"
+	    " FROM items WHERE sid = ?1 AND part = 0 "
+	    "ON CONFLICT (sid, part) DO UPDATE SET"
+	    " media_url = coalesce(?3, items.media_url),"
+	    " enc_scheme = ?4, enc_cek = ?5, enc_iv = ?6,"
+	    " public_key_sid = ?7, plaintext_size = ?8,"
+	    " ciphertext_size = ?9, media_known = 1, etag = ?10";
+	sqlite3_stmt *st = NULL;
+	int rc, own = 0, kind = 0, tx = 0;
+
+	if (sid == NULL || env == NULL || part < 0)
+		return tfs_error_set(err, TFS_ERR_USAGE, "catalog_set_media: "
+		    "no SID or envelope");
+	if (!envelope_ok(env))
+		return tfs_error_set(err, TFS_ERR_USAGE, "catalog_set_media: "
+		    "the envelope of %.40s is inconsistent (scheme %d, IV %zu "
+		    "bytes)", sid, (int)env->scheme, env->iv_len);
+	if (media_url != NULL && strlen(media_url) >= ITEM_URL_MAX)
+		return tfs_error_set(err, TFS_ERR_RANGE, "media URL of %.40s "
+		    "is %zu bytes; at most %d fit", sid, strlen(media_url),
+		    ITEM_URL_MAX - 1);
+	if (part > 0 && media_url == NULL)
+		return tfs_error_set(err, TFS_ERR_USAGE, "catalog_set_media: "
+		    "operator result %d of %.40s needs its URL", part, sid);
+	rc = tx_start(cat, &own, err);
+	if (rc != TFS_OK)
+		return rc;
+	tx = 1;
+	rc = main_kind(cat, sid, &kind, err);
+	if (rc != TFS_OK)
+		goto out;
+	if (part > 0 && kind != ITEM_TRANSCRIPT) {
+		rc = tfs_error_set(err, TFS_ERR_USAGE, "catalog_set_media: "
+		    "%.40s is not a transcript; only transcripts have parts",
+		    sid);
+		goto out;
+	}
+	rc = prepare(cat, sql, &st, "record media", err);
+	if (rc != TFS_OK)
+		goto out;
+	(void)sqlite3_bind_text(st, 1, sid, -1, SQLITE_STATIC);
+	(void)sqlite3_bind_int(st, 2, part);
+	if (media_url != NULL)
+		(void)sqlite3_bind_text(st, 3, media_url, -1, SQLITE_STATIC);
+	(void)sqlite3_bind_int(st, 4, (int)env->scheme);
+	if (env->scheme != ENVELOPE_NONE) {
+		(void)sqlite3_bind_blob(st, 5, env->wrapped_cek,
+		    (int)env->wrapped_cek_len, SQLITE_STATIC);
+		(void)sqlite3_bind_blob(st, 6, env->iv, (int)env->iv_len,
+		    SQLITE_STATIC);
+	}
+	(void)sqlite3_bind_text(st, 7, env->scheme != ENVELOPE_NONE ?
+	    env->public_key_sid : "", -1, SQLITE_STATIC);
+	(void)sqlite3_bind_int64(st, 8, env->plaintext_size);
+	(void)sqlite3_bind_int64(st, 9, env->ciphertext_size);
+	(void)sqlite3_bind_text(st, 10, etag != NULL ? etag : "", -1,
+	    SQLITE_STATIC);
+	rc = step_done(cat, st, "record media", err);
+out:
+	sqlite3_finalize(st);
+	if (tx)
+		rc = tx_finish(cat, own, rc, err);
+	return rc;
+}
+
+/* --- counts --- */
+
+/* Statuses that will not become completed (ours: "invalid"). */
+#define FAILED "('failed', 'absent', 'error', 'canceled', 'invalid')"
+
+int
+catalog_count(struct catalog *cat, enum item_kind kind,
+    struct catalog_counts *out, struct tfs_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, src;
+
+	memset(out, 0, sizeof(*out));
+	rc = prepare(cat, "SELECT sum(status = 'completed'),"
+	    " sum(status = 'completed' AND media_known = 0),"
+	    " sum(status NOT IN ('completed', 'deleted') AND"
+	    "  status NOT IN " FAILED "),"
+	    " sum(status IN " FAILED ")"
+	    " FROM items WHERE kind = ?1", &st, "count items", err);
+	if (rc != TFS_OK)
+		goto out;
+	(void)sqlite3_bind_int(st, 1, (int)kind);
+	src = sqlite3_step(st);
+	if (src != SQLITE_ROW) {
+		rc = db_error(cat, src, "count items", err);
+		goto out;
+	}
+	out->completed = (size_t)sqlite3_column_int64(st, 0);
+	out->pending = (size_t)sqlite3_column_int64(st, 1);
+	out->processing = (size_t)sqlite3_column_int64(st, 2);
+	out->failed = (size_t)sqlite3_column_int64(st, 3);
+	rc = TFS_OK;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* --- meta --- */
+
+int
+catalog_meta_set(struct catalog *cat, const char *key, const char *value,
+    struct tfs_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (key == NULL || value == NULL)
+		return tfs_error_set(err, TFS_ERR_USAGE, "catalog_meta_set: "
+		    "no key or value");
+	rc = prepare(cat, "INSERT INTO meta (key, value) VALUES (?1, ?2)"
+	    " ON CONFLICT (key) DO UPDATE SET value = excluded.value", &st,
+	    "store state", err);
+	if (rc != TFS_OK)
+		goto out;
+	(void)sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	(void)sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+	rc = step_done(cat, st, "store state", err);
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+catalog_meta_get(struct catalog *cat, const char *key, char *value,
+    size_t cap, struct tfs_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	const unsigned char *t;
+	int rc, src;
+	size_t n;
+
+	if (cap > 0)
+		value[0] = '\0';
+	rc = prepare(cat, "SELECT value FROM meta WHERE key = ?1", &st,
+	    "read state", err);
+	if (rc != TFS_OK)
+		goto out;
+	(void)sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	src = sqlite3_step(st);
+	if (src == SQLITE_DONE) {
+		rc = tfs_error_set(err, TFS_ERR_RANGE, "catalog: no value for "
+		    "'%.64s'", key);
+		goto out;
+	}
+	if (src != SQLITE_ROW) {
+		rc = db_error(cat, src, "read state", err);
+		goto out;
+	}
+	t = sqlite3_column_text(st, 0);
+	n = (size_t)sqlite3_column_bytes(st, 0);
+	if (t == NULL || n >= cap) {
+		rc = tfs_error_set(err, TFS_ERR_USAGE, "catalog: the value of "
+		    "'%.64s' is %zu bytes, more than the %zu given", key, n,
+		    cap);
+		goto out;
+	}
+	memcpy(value, t, n + 1);
+	rc = TFS_OK;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* --- transactions --- */
+
+int
+catalog_begin(struct catalog *cat, struct tfs_error *err)
+{
+	if (!sqlite3_get_autocommit(cat->db))
+		return tfs_error_set(err, TFS_ERR_USAGE, "catalog_begin: a "
+		    "transaction is already open");
+	return exec(cat, "BEGIN IMMEDIATE", "start a transaction", err);
+}
+
+int
+catalog_commit(struct catalog *cat, struct tfs_error *err)
+{
+	int rc;
+
+	rc = exec(cat, "COMMIT", "commit", err);
+	if (rc != TFS_OK)
+		catalog_rollback(cat);
+	return rc;
+}
+
+void
+catalog_rollback(struct catalog *cat)
+{
+	if (!sqlite3_get_autocommit(cat->db))
+		(void)sqlite3_exec(cat->db, "ROLLBACK", NULL, NULL, NULL);
+}
