@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* cli.c - argument and environment parsing, help, messages, exit codes. */
-#define _GNU_SOURCE	/* getopt_long */
+#define _GNU_SOURCE	/* getopt_long, explicit_bzero */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "twiliofs/cli.h"
 #include "twiliofs/log.h"
@@ -18,10 +21,12 @@ static const char usage_main[] =
 "Mount a Twilio account as a read-only directory of decrypted media.\n"
 "\n"
 "Commands:\n"
+"  sync      fill or refresh the metadata catalog of the account\n"
+"  get       fetch and decrypt one recording, composition or transcript\n"
 "  decrypt   decrypt a recording, composition or transcript you already\n"
 "            downloaded (offline)\n"
 "\n"
-"Not in this version yet: mount, get, sync, keys (see README.md).\n"
+"Not in this version yet: mount, keys (see README.md).\n"
 "\n"
 "  -h, --help      this text; 'twiliofs COMMAND --help' for a command\n"
 "  -V, --version   print the version\n"
@@ -57,6 +62,46 @@ static const char usage_decrypt[] =
 "GCM tag or CBC padding has been checked; nothing is written to stdout\n"
 "before that (GCM to stdout needs INPUT to be a file).\n";
 
+#define ACCOUNT_OPTIONS_HELP \
+"Account options (also -o name=value[,name=value]; dashes or underscores):\n" \
+"  --account-sid AC…       the account ($TWILIO_ACCOUNT_SID)\n" \
+"  --credentials FILE      TWILIO_API_KEY=... and TWILIO_API_SECRET=... (or\n" \
+"                          TWILIO_AUTH_TOKEN=...) lines, mode 0600; else\n" \
+"                          the same variables from the environment\n" \
+"  -k, --keys KEYS         private keys ($TWILIOFS_KEYS), as for decrypt\n" \
+"  --key-passphrase-file FILE\n" \
+"  --endpoint URL          use URL/{product} for every API host\n" \
+"                          ($TWILIOFS_ENDPOINT; for tests and proxies)\n" \
+"  --region R, --edge E    regional hosts ($TWILIO_REGION, $TWILIO_EDGE)\n" \
+"  --cafile FILE           an extra CA for TLS ($TWILIOFS_CAFILE)\n" \
+"  --cache-dir DIR         catalog and cache ($TWILIOFS_CACHE_DIR; default\n" \
+"                          $XDG_CACHE_HOME/twiliofs/ACCOUNT_SID)\n" \
+"  --page-size N           records per API page (default: the maximum)\n" \
+"  --ttl SECONDS           lifetime asked for signed media URLs (600)\n" \
+"  -v, --verbose           say more (twice: debug)\n"
+
+static const char usage_sync[] =
+"Usage: twiliofs sync [OPTIONS]\n"
+"List the account's video recordings, compositions, voice recordings and\n"
+"transcripts into the catalog, remove what is gone upstream, and probe\n"
+"new media for its envelope and exact size. A progress bar on a terminal,\n"
+"plain lines otherwise; one summary line per kind on stdout.\n"
+"\n"
+"  --incremental           stop each list at the first page with nothing\n"
+"                          new (lists are newest first); removes nothing\n"
+ACCOUNT_OPTIONS_HELP;
+
+static const char usage_get[] =
+"Usage: twiliofs get [OPTIONS] SID [OUTPUT]\n"
+"Fetch and decrypt one video recording (RT…), composition (CJ…), voice\n"
+"recording (RE…) or transcript (GT…: its sentences; --part N: its Nth\n"
+"operator result). OUTPUT absent or '-' is stdout. Streams with bounded\n"
+"memory; GCM is verified before a byte is written; an OUTPUT file (0600)\n"
+"appears only once verified.\n"
+"\n"
+"  --part N                a transcript's Nth operator result (1, 2, …)\n"
+ACCOUNT_OPTIONS_HELP;
+
 int
 cli_exit_status(int code)
 {
@@ -64,7 +109,11 @@ cli_exit_status(int code)
 	case TFS_OK:
 		return CLI_EXIT_OK;
 	case TFS_ERR_CONFIG:
+	case TFS_ERR_AUTH:
 		return CLI_EXIT_CONFIG;
+	case TFS_ERR_NETWORK:
+	case TFS_ERR_EXPIRED:
+		return CLI_EXIT_NETWORK;
 	case TFS_ERR_ENVELOPE:
 	case TFS_ERR_NOKEY:
 	case TFS_ERR_INTEGRITY:
@@ -108,7 +157,18 @@ enum {
 	OPT_SID,
 	OPT_HEADERS,
 	OPT_DETAILS,
-	OPT_PASSFILE
+	OPT_PASSFILE,
+	OPT_ACCOUNT_SID,
+	OPT_CREDENTIALS,
+	OPT_ENDPOINT,
+	OPT_REGION,
+	OPT_EDGE,
+	OPT_CAFILE,
+	OPT_CACHE_DIR,
+	OPT_PAGE_SIZE,
+	OPT_TTL,
+	OPT_INCREMENTAL,
+	OPT_PART
 };
 
 /* Check the decrypt options make one complete request. */
@@ -205,10 +265,277 @@ parse_decrypt(struct cli *cli, int argc, char **argv)
 	return check_decrypt(d);
 }
 
+/* The -o names of the account options ('-' in a name reads as '_'). */
+static const struct {
+	const char *name;
+	int id;
+} account_opts[] = {
+	{ "account_sid", OPT_ACCOUNT_SID }, { "credentials", OPT_CREDENTIALS },
+	{ "keys", 'k' }, { "key_passphrase_file", OPT_PASSFILE },
+	{ "endpoint", OPT_ENDPOINT }, { "region", OPT_REGION },
+	{ "edge", OPT_EDGE }, { "cafile", OPT_CAFILE },
+	{ "cache_dir", OPT_CACHE_DIR }, { "page_size", OPT_PAGE_SIZE },
+	{ "ttl", OPT_TTL }
+};
+
+static int
+parse_int(const char *s, long min, long max, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+/* Set one account option; CLI_EXIT_USAGE (message printed) if bad. */
+static int
+set_account(struct cli *cli, const char *cmd, int id, const char *v)
+{
+	struct cli_account *a = &cli->account;
+
+	switch (id) {
+	case OPT_ACCOUNT_SID: a->account_sid = v; break;
+	case OPT_CREDENTIALS: a->credentials_file = v; break;
+	case 'k': a->keys = v; break;
+	case OPT_PASSFILE: a->passphrase_file = v; break;
+	case OPT_ENDPOINT: a->endpoint = v; break;
+	case OPT_REGION: a->region = v; break;
+	case OPT_EDGE: a->edge = v; break;
+	case OPT_CAFILE: a->cafile = v; break;
+	case OPT_CACHE_DIR: a->cache_dir = v; break;
+	case OPT_PAGE_SIZE:
+		if (parse_int(v, 1, 1000, &a->page_size) != 0) {
+			log_msg(TFS_LOG_ERROR, "%s: page_size must be 1 to "
+			    "1000, not '%.20s'", cmd, v);
+			return CLI_EXIT_USAGE;
+		}
+		break;
+	case OPT_TTL:
+		if (parse_int(v, 1, 3600, &a->ttl) != 0) {
+			log_msg(TFS_LOG_ERROR, "%s: ttl must be 1 to 3600 "
+			    "seconds, not '%.20s'", cmd, v);
+			return CLI_EXIT_USAGE;
+		}
+		break;
+	default:
+		return CLI_EXIT_USAGE;
+	}
+	return -1;
+}
+
+/* -o name=value[,name=value…]: the mount(8) form of the options. */
+static int
+set_o(struct cli *cli, const char *cmd, char *list)
+{
+	char *item, *next, *eq, *p;
+	size_t i;
+	int st;
+
+	for (item = list; item != NULL; item = next) {
+		next = strchr(item, ',');
+		if (next != NULL)
+			*next++ = '\0';
+		eq = strchr(item, '=');
+		if (eq == NULL) {
+			log_msg(TFS_LOG_ERROR, "%s: -o %.40s: name=value "
+			    "expected", cmd, item);
+			return CLI_EXIT_USAGE;
+		}
+		*eq = '\0';
+		for (p = item; *p != '\0'; p++)
+			if (*p == '-')
+				*p = '_';
+		for (i = 0; i < sizeof(account_opts) / sizeof(account_opts[0]);
+		    i++)
+			if (strcmp(item, account_opts[i].name) == 0)
+				break;
+		if (i == sizeof(account_opts) / sizeof(account_opts[0])) {
+			log_msg(TFS_LOG_ERROR, "%s: unknown option -o %.40s; "
+			    "see 'twiliofs %s --help'", cmd, item, cmd);
+			return CLI_EXIT_USAGE;
+		}
+		st = set_account(cli, cmd, account_opts[i].id, eq + 1);
+		if (st >= 0)
+			return st;
+	}
+	return -1;
+}
+
+static void
+account_defaults(struct cli_account *a)
+{
+	a->account_sid = getenv("TWILIO_ACCOUNT_SID");
+	a->keys = getenv("TWILIOFS_KEYS");
+	a->passphrase_file = getenv("TWILIOFS_KEY_PASSPHRASE_FILE");
+	a->endpoint = getenv("TWILIOFS_ENDPOINT");
+	a->region = getenv("TWILIO_REGION");
+	a->edge = getenv("TWILIO_EDGE");
+	a->cafile = getenv("TWILIOFS_CAFILE");
+	a->cache_dir = getenv("TWILIOFS_CACHE_DIR");
+	a->ttl = 600;
+}
+
+/* sync and get: account options, then their own. */
+static int
+parse_account_cmd(struct cli *cli, const char *cmd, int argc, char **argv)
+{
+#define BOTH(dash, under, id) { dash, required_argument, NULL, id }, \
+	{ under, required_argument, NULL, id }
+	static const struct option longopts[] = {
+		BOTH("account-sid", "account_sid", OPT_ACCOUNT_SID),
+		{ "credentials", required_argument, NULL, OPT_CREDENTIALS },
+		{ "keys", required_argument, NULL, 'k' },
+		BOTH("key-passphrase-file", "key_passphrase_file",
+		    OPT_PASSFILE),
+		{ "endpoint", required_argument, NULL, OPT_ENDPOINT },
+		{ "region", required_argument, NULL, OPT_REGION },
+		{ "edge", required_argument, NULL, OPT_EDGE },
+		{ "cafile", required_argument, NULL, OPT_CAFILE },
+		BOTH("cache-dir", "cache_dir", OPT_CACHE_DIR),
+		BOTH("page-size", "page_size", OPT_PAGE_SIZE),
+		{ "ttl", required_argument, NULL, OPT_TTL },
+		{ "incremental", no_argument, NULL, OPT_INCREMENTAL },
+		{ "part", required_argument, NULL, OPT_PART },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+#undef BOTH
+	const char *help = cli->command == CLI_SYNC ? usage_sync : usage_get;
+	int c, st, nargs;
+
+	account_defaults(&cli->account);
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+k:o:vh", longopts, NULL)) !=
+	    -1) {
+		st = -1;
+		switch (c) {
+		case 'v':
+			cli->verbosity++;
+			break;
+		case 'h':
+			fputs(help, stdout);
+			return CLI_EXIT_OK;
+		case 'o':
+			st = set_o(cli, cmd, optarg);
+			break;
+		case OPT_INCREMENTAL:
+			if (cli->command != CLI_SYNC)
+				return bad_option(cmd, argv);
+			cli->incremental = 1;
+			break;
+		case OPT_PART:
+			if (cli->command != CLI_GET ||
+			    parse_int(optarg, 1, 1000000, &cli->part) != 0)
+				return bad_option(cmd, argv);
+			break;
+		case '?':
+		case ':':
+			return bad_option(cmd, argv);
+		default:
+			st = set_account(cli, cmd, c, optarg);
+			break;
+		}
+		if (st >= 0)
+			return st;
+	}
+	nargs = argc - optind;
+	if (cli->command == CLI_SYNC && nargs > 0)
+		return usage_error("sync ", "sync: takes no arguments");
+	if (cli->command == CLI_GET) {
+		if (nargs < 1 || nargs > 2)
+			return usage_error("get ", "get: SID [OUTPUT] "
+			    "expected");
+		cli->sid = argv[optind];
+		cli->output = nargs > 1 ? argv[optind + 1] : NULL;
+	}
+	if (cli->account.account_sid == NULL ||
+	    cli->account.account_sid[0] == '\0') {
+		log_msg(TFS_LOG_ERROR, "%s: no account: set TWILIO_ACCOUNT_SID "
+		    "or give --account-sid AC…", cmd);
+		return CLI_EXIT_CONFIG;
+	}
+	return -1;
+}
+
+/* Copy "NAME=value" 's value if line is that variable. */
+static int
+take_var(const char *line, const char *name, char *out, size_t cap)
+{
+	size_t n = strlen(name), len;
+	const char *v;
+
+	if (strncmp(line, "export ", 7) == 0)
+		line += 7;
+	if (strncmp(line, name, n) != 0 || line[n] != '=')
+		return 0;
+	v = line + n + 1;
+	len = strlen(v);
+	if (len >= 2 && (v[0] == '"' || v[0] == '\'') && v[len - 1] == v[0]) {
+		v++;
+		len -= 2;
+	}
+	if (len >= cap)
+		return -1;
+	memcpy(out, v, len);
+	out[len] = '\0';
+	return 1;
+}
+
+int
+cli_read_credentials(const char *path, char *key, size_t key_cap,
+    char *secret, size_t secret_cap, char *token, size_t token_cap,
+    char *account, size_t account_cap, struct tfs_error *err)
+{
+	char line[1024];
+	struct stat st;
+	FILE *f;
+	int rc = TFS_OK, bad = 0;
+
+	f = fopen(path, "re");
+	if (f == NULL)
+		return tfs_error_set(err, TFS_ERR_CONFIG, "%s: cannot open the "
+		    "credentials file: %s", path, strerror(errno));
+	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+		rc = tfs_error_set(err, TFS_ERR_CONFIG, "%s: the credentials "
+		    "file is not a regular file", path);
+		goto out;
+	}
+	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+		rc = tfs_error_set(err, TFS_ERR_CONFIG, "%s: credentials file "
+		    "is readable by group or others (mode %04o); run: chmod "
+		    "600 %s", path, (unsigned)(st.st_mode & 07777), path);
+		goto out;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		line[strcspn(line, "\r\n")] = '\0';
+		bad |= take_var(line, "TWILIO_API_KEY", key, key_cap) < 0;
+		bad |= take_var(line, "TWILIO_API_SECRET", secret,
+		    secret_cap) < 0;
+		bad |= take_var(line, "TWILIO_AUTH_TOKEN", token, token_cap) <
+		    0;
+		bad |= take_var(line, "TWILIO_ACCOUNT_SID", account,
+		    account_cap) < 0;
+	}
+	if (bad)
+		rc = tfs_error_set(err, TFS_ERR_CONFIG, "%s: a value in the "
+		    "credentials file is too long", path);
+out:
+	explicit_bzero(line, sizeof(line));
+	fclose(f);
+	return rc;
+}
+
 int
 cli_parse(struct cli *cli, int argc, char **argv)
 {
-	static const char *const later[] = { "mount", "get", "sync", "keys" };
+	static const char *const later[] = { "mount", "keys" };
 	const char *cmd;
 	size_t i;
 
@@ -227,13 +554,89 @@ cli_parse(struct cli *cli, int argc, char **argv)
 	}
 	if (strcmp(cmd, "decrypt") == 0)
 		return parse_decrypt(cli, argc - 1, argv + 1);
+	if (strcmp(cmd, "sync") == 0 || strcmp(cmd, "get") == 0) {
+		cli->command = cmd[0] == 's' ? CLI_SYNC : CLI_GET;
+		return parse_account_cmd(cli, cmd, argc - 1, argv + 1);
+	}
 	for (i = 0; i < sizeof(later) / sizeof(later[0]); i++)
 		if (strcmp(cmd, later[i]) == 0) {
 			log_msg(TFS_LOG_ERROR, "'%s' is not in this version "
-			    "(%s) yet; only 'decrypt' is", cmd, TFS_VERSION);
+			    "(%s) yet; see 'twiliofs --help'", cmd,
+			    TFS_VERSION);
 			return CLI_EXIT_USAGE;
 		}
 	log_msg(TFS_LOG_ERROR, "unknown command '%.40s'; see 'twiliofs "
 	    "--help'", cmd);
 	return CLI_EXIT_USAGE;
+}
+
+void
+cli_progress_init(struct cli_progress_state *ps)
+{
+	memset(ps, 0, sizeof(*ps));
+	ps->tty = isatty(STDERR_FILENO);
+}
+
+/* A 20-cell bar of done/total. */
+static void
+bar(char *out, size_t done, size_t total)
+{
+	size_t i, full = total > 0 ? done * 20 / total : 20;
+
+	for (i = 0; i < 20; i++)
+		out[i] = i < full ? '#' : '-';
+	out[20] = '\0';
+}
+
+void
+cli_progress(const struct sync_progress *p, void *arg)
+{
+	struct cli_progress_state *ps = arg;
+	char b[21];
+	size_t step;
+
+	if (ps->tty) {
+		if (!p->probing)
+			fprintf(stderr, "\rtwiliofs: sync: %-16s %4zu pages "
+			    "%7zu items\033[K", sync_kind_name(p->kind),
+			    p->pages, p->items);
+		else {
+			bar(b, p->done, p->total);
+			fprintf(stderr, "\rtwiliofs: sync: media [%s] %zu/%zu"
+			    "\033[K", b, p->done, p->total);
+		}
+		ps->drawn = 1;
+		return;
+	}
+	if (!p->probing) {
+		log_msg(TFS_LOG_WARN, "sync: %s: page %zu, %zu items",
+		    sync_kind_name(p->kind), p->pages, p->items);
+		return;
+	}
+	/* Plain lines: every tenth of the probes, and the last. */
+	step = p->total > 0 ? p->done * 10 / p->total : 10;
+	if (step != ps->step || p->done == p->total) {
+		ps->step = step;
+		log_msg(TFS_LOG_WARN, "sync: media probed: %zu of %zu",
+		    p->done, p->total);
+	}
+}
+
+void
+cli_progress_end(struct cli_progress_state *ps)
+{
+	if (ps->drawn)
+		fputc('\n', stderr);
+	ps->drawn = 0;
+}
+
+void
+cli_sync_summary(enum item_kind kind, const struct sync_kind_report *r,
+    const struct catalog_counts *c)
+{
+	printf("%s: %zu listed (%zu new, %zu changed, %zu removed%s); %zu "
+	    "completed, %zu pending, %zu processing, %zu failed\n",
+	    sync_kind_name(kind), r->listed, r->added, r->changed, r->removed,
+	    r->complete ? "" : ", listing stopped early", c->completed,
+	    c->pending, c->processing, c->failed);
 }

@@ -35,6 +35,7 @@ struct source {
 	const char *name;		/* for messages */
 	int seekable;
 	long long size;			/* -1 unless seekable */
+	int owned;			/* we opened fd: close it */
 };
 
 static int
@@ -97,18 +98,27 @@ pread_full(struct source *src, unsigned char *buf, size_t len, off_t off,
 }
 
 static int
-source_open(struct source *src, const char *input, struct tfs_error *err)
+source_open(struct source *src, const char *input, int fd,
+    struct tfs_error *err)
 {
 	struct stat st;
 
 	src->seekable = 0;
 	src->size = -1;
-	if (strcmp(input, "-") == 0) {
+	src->owned = 0;
+	if (fd >= 0) {
+		src->fd = fd;
+		src->name = input;
+		if (lseek(fd, 0, SEEK_SET) != 0)
+			return tfs_error_set(err, TFS_ERR_IO, "%s: cannot "
+			    "rewind: %s", input, strerror(errno));
+	} else if (strcmp(input, "-") == 0) {
 		src->fd = STDIN_FILENO;
 		src->name = "stdin";
 	} else {
 		src->fd = open(input, O_RDONLY | O_CLOEXEC);
 		src->name = input;
+		src->owned = 1;
 		if (src->fd < 0)
 			return tfs_error_set(err, TFS_ERR_IO, "%s: cannot open "
 			    "input: %s", input, strerror(errno));
@@ -123,7 +133,7 @@ source_open(struct source *src, const char *input, struct tfs_error *err)
 static void
 source_close(struct source *src)
 {
-	if (src->fd > STDIN_FILENO)
+	if (src->owned && src->fd >= 0)
 		close(src->fd);
 }
 
@@ -583,7 +593,7 @@ decrypt_gcm(struct source *src, struct sink *snk, const struct crypto_cek *cek,
 int
 decrypt_file(const struct decrypt_request *req, struct tfs_error *err)
 {
-	struct source src = { -1, NULL, 0, -1 };
+	struct source src = { -1, NULL, 0, -1, 0 };
 	struct sink snk = { -1, NULL, "", "", "", 0 };
 	struct buffers b = { NULL, NULL };
 	struct crypto_cek cek = { { 0 }, 0 };
@@ -592,7 +602,7 @@ decrypt_file(const struct decrypt_request *req, struct tfs_error *err)
 
 	rc = buffers_alloc(&b, err);
 	if (rc == TFS_OK)
-		rc = source_open(&src, req->input, err);
+		rc = source_open(&src, req->input, req->input_fd, err);
 	if (rc == TFS_OK && env->scheme != ENVELOPE_NONE)
 		rc = keyring_unwrap(req->keys, env, &cek, NULL, err);
 	if (rc == TFS_OK)

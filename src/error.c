@@ -60,6 +60,14 @@ tfs_strerror(int code)
 		return "cryptographic library failure";
 	case TFS_ERR_RANGE:
 		return "offset or length out of range";
+	case TFS_ERR_NETWORK:
+		return "network or server error";
+	case TFS_ERR_AUTH:
+		return "authentication failed";
+	case TFS_ERR_NOTFOUND:
+		return "not found";
+	case TFS_ERR_EXPIRED:
+		return "signed media URL expired";
 	}
 	return "unknown error";
 }

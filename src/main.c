@@ -3,8 +3,11 @@
  * main.c - twiliofs: wires cli, keyring, envelope and decrypt together.
  * The only place that knows every module.
  */
+#define _GNU_SOURCE	/* O_TMPFILE, explicit_bzero */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -14,11 +17,17 @@
 #include <sys/prctl.h>
 #endif
 
+#include "twiliofs/catalog.h"
 #include "twiliofs/cli.h"
 #include "twiliofs/decrypt.h"
 #include "twiliofs/envelope.h"
+#include "twiliofs/http.h"
+#include "twiliofs/json.h"
 #include "twiliofs/keyring.h"
 #include "twiliofs/log.h"
+#include "twiliofs/media.h"
+#include "twiliofs/sync.h"
+#include "twiliofs/twilio.h"
 
 /* Header dumps and encryption details are small. */
 #define ENVELOPE_FILE_MAX (1024 * 1024)
@@ -145,12 +154,328 @@ run_decrypt(const struct cli_decrypt *o)
 		    "AES-256-GCM" : "AES-CBC", env.public_key_sid[0] ?
 		    ", wrapped for " : "", env.public_key_sid);
 		req.input = o->input;
+		req.input_fd = -1;
 		req.output = o->output;
 		req.env = &env;
 		req.keys = keys;
 		rc = decrypt_file(&req, &err);
 	}
 	keyring_free(keys);
+	if (rc != TFS_OK)
+		cli_report(&err);
+	return cli_exit_status(rc);
+}
+
+/* Everything a command talking to the account holds. */
+struct session {
+	char user[128];
+	char secret[512];	/* wiped in session_close */
+	char cache_dir[PATH_MAX];
+	struct http *http;
+	struct twilio *tw;
+	struct keyring *keys;	/* NULL when none were configured */
+	struct catalog *cat;	/* NULL unless asked for */
+	struct media_ctx media;
+};
+
+/* Credentials: a credentials file, else the environment. Never argv. */
+static int
+credentials(const struct cli_account *a, struct session *s,
+    struct tfs_error *err)
+{
+	char key[128] = "", token[512] = "", acct[64] = "";
+	const char *v;
+	int rc = TFS_OK;
+
+	if (a->credentials_file != NULL) {
+		rc = cli_read_credentials(a->credentials_file, key,
+		    sizeof(key), s->secret, sizeof(s->secret), token,
+		    sizeof(token), acct, sizeof(acct), err);
+	} else {
+		if ((v = getenv("TWILIO_API_KEY")) != NULL)
+			(void)snprintf(key, sizeof(key), "%s", v);
+		if ((v = getenv("TWILIO_API_SECRET")) != NULL)
+			(void)snprintf(s->secret, sizeof(s->secret), "%s", v);
+		if ((v = getenv("TWILIO_AUTH_TOKEN")) != NULL)
+			(void)snprintf(token, sizeof(token), "%s", v);
+	}
+	if (rc != TFS_OK)
+		goto out;
+	if (key[0] != '\0' && s->secret[0] != '\0') {
+		(void)snprintf(s->user, sizeof(s->user), "%s", key);
+	} else if (key[0] != '\0') {
+		rc = tfs_error_set(err, TFS_ERR_CONFIG, "TWILIO_API_KEY is set "
+		    "but TWILIO_API_SECRET is not; set both");
+	} else if (token[0] != '\0') {
+		(void)snprintf(s->user, sizeof(s->user), "%s",
+		    a->account_sid);
+		(void)snprintf(s->secret, sizeof(s->secret), "%s", token);
+	} else {
+		rc = tfs_error_set(err, TFS_ERR_CONFIG, "no credentials: set "
+		    "TWILIO_API_KEY and TWILIO_API_SECRET (or "
+		    "TWILIO_AUTH_TOKEN), or give --credentials FILE");
+	}
+out:
+	explicit_bzero(token, sizeof(token));
+	return rc;
+}
+
+/* mkdir -p, new directories 0700. */
+static int
+make_dirs(const char *path, struct tfs_error *err)
+{
+	char buf[PATH_MAX];
+	size_t i;
+
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+		return tfs_error_set(err, TFS_ERR_CONFIG, "%s: path too long",
+		    path);
+	for (i = 1; buf[i] != '\0'; i++) {
+		if (buf[i] != '/')
+			continue;
+		buf[i] = '\0';
+		if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+			return tfs_error_set(err, TFS_ERR_CONFIG, "%s: cannot "
+			    "create: %s", buf, strerror(errno));
+		buf[i] = '/';
+	}
+	if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+		return tfs_error_set(err, TFS_ERR_CONFIG, "%s: cannot create: "
+		    "%s", buf, strerror(errno));
+	return TFS_OK;
+}
+
+static int
+cache_dir(const struct cli_account *a, char *out, size_t cap,
+    struct tfs_error *err)
+{
+	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+	int w;
+
+	if (a->cache_dir != NULL)
+		w = snprintf(out, cap, "%s", a->cache_dir);
+	else if (xdg != NULL && xdg[0] == '/')
+		w = snprintf(out, cap, "%s/twiliofs/%s", xdg, a->account_sid);
+	else if (home != NULL && home[0] == '/')
+		w = snprintf(out, cap, "%s/.cache/twiliofs/%s", home,
+		    a->account_sid);
+	else
+		return tfs_error_set(err, TFS_ERR_CONFIG, "no cache "
+		    "directory: set HOME or XDG_CACHE_HOME, or give "
+		    "--cache-dir");
+	if (w < 0 || (size_t)w >= cap)
+		return tfs_error_set(err, TFS_ERR_CONFIG, "cache directory "
+		    "path too long");
+	return TFS_OK;
+}
+
+static void
+session_close(struct session *s)
+{
+	catalog_close(s->cat);
+	keyring_free(s->keys);
+	twilio_free(s->tw);
+	http_free(s->http);
+	explicit_bzero(s->secret, sizeof(s->secret));
+	memset(s, 0, sizeof(*s));
+}
+
+static int
+session_open(const struct cli *cli, int with_catalog, struct session *s,
+    struct tfs_error *err)
+{
+	const struct cli_account *a = &cli->account;
+	struct http_config hc = { 0 };
+	struct twilio_config tc = { 0 };
+	int rc;
+
+	memset(s, 0, sizeof(*s));
+	if (twilio_kind_of_sid(a->account_sid) != 0 ||
+	    strncmp(a->account_sid, "AC", 2) != 0 ||
+	    strlen(a->account_sid) != 34)
+		return tfs_error_set(err, TFS_ERR_CONFIG, "account SID "
+		    "'%.40s' is not AC followed by 32 hex digits",
+		    a->account_sid);
+	rc = credentials(a, s, err);
+	if (rc == TFS_OK && a->keys != NULL && a->keys[0] != '\0')
+		rc = keyring_load(&s->keys, a->keys, a->passphrase_file, err);
+	hc.cafile = a->cafile;
+	if (rc == TFS_OK)
+		rc = http_new(&s->http, &hc, err);
+	tc.account_sid = a->account_sid;
+	tc.username = s->user;
+	tc.password = s->secret;
+	tc.endpoint = a->endpoint;
+	tc.region = a->region;
+	tc.edge = a->edge;
+	if (rc == TFS_OK)
+		rc = twilio_new(&s->tw, &tc, s->http, err);
+	if (rc == TFS_OK)
+		rc = cache_dir(a, s->cache_dir, sizeof(s->cache_dir), err);
+	if (rc == TFS_OK && with_catalog) {
+		rc = make_dirs(s->cache_dir, err);
+		if (rc == TFS_OK)
+			rc = catalog_open(&s->cat, s->cache_dir, err);
+	}
+	s->media.tw = s->tw;
+	s->media.http = s->http;
+	s->media.keys = s->keys;
+	s->media.ttl = a->ttl;
+	if (rc != TFS_OK)
+		session_close(s);
+	return rc;
+}
+
+static int
+sync_summary(struct catalog *cat, const struct sync_report *rep,
+    struct tfs_error *err)
+{
+	struct catalog_counts c;
+	int kind, rc = TFS_OK;
+
+	for (kind = 1; rc == TFS_OK && kind <= ITEM_KINDS; kind++) {
+		rc = catalog_count(cat, (enum item_kind)kind, &c, err);
+		if (rc == TFS_OK)
+			cli_sync_summary((enum item_kind)kind,
+			    &rep->kind[kind], &c);
+	}
+	return rc;
+}
+
+static int
+run_sync(const struct cli *cli)
+{
+	struct tfs_error err = { 0, "" };
+	struct cli_progress_state ps;
+	struct sync_options o = { 0 };
+	struct sync_report rep;
+	struct session s;
+	int rc;
+
+	rc = session_open(cli, 1, &s, &err);
+	if (rc == TFS_OK) {
+		cli_progress_init(&ps);
+		o.incremental = cli->incremental;
+		o.page_size = cli->account.page_size;
+		o.progress = cli_progress;
+		o.arg = &ps;
+		rc = sync_run(s.cat, &s.media, &o, &rep, &err);
+		cli_progress_end(&ps);
+		if (rc == TFS_OK)
+			rc = sync_summary(s.cat, &rep, &err);
+		session_close(&s);
+	}
+	if (rc != TFS_OK)
+		cli_report(&err);
+	return cli_exit_status(rc);
+}
+
+/* An unnamed 0600 file for ciphertext: gone when we exit, however. */
+static int
+anonymous_file(const char *dir, struct tfs_error *err)
+{
+	char path[PATH_MAX];
+	int fd = -1;
+
+#ifdef O_TMPFILE
+	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+#endif
+	if (fd < 0) {
+		if (snprintf(path, sizeof(path), "%s/.get-XXXXXX", dir) >=
+		    (int)sizeof(path))
+			return tfs_error_set(err, TFS_ERR_IO, "path too long");
+		fd = mkstemp(path);
+		if (fd >= 0)
+			(void)unlink(path);
+	}
+	if (fd < 0)
+		return tfs_error_set(err, TFS_ERR_IO, "%s: cannot create a "
+		    "download file: %s", dir, strerror(errno));
+	return fd;
+}
+
+/* The item's state from its resource; for voice, its envelope too. */
+static int
+get_resource(struct session *s, struct item *it, struct tfs_error *err)
+{
+	char url[ITEM_URL_MAX], status[32] = "", type[16] = "", code[16] = "";
+	char *json = NULL;
+	int rc;
+
+	rc = twilio_resource_url(s->tw, it->sid, &it->kind, url, sizeof(url));
+	if (rc != TFS_OK || it->kind == 0)
+		return tfs_error_set(err, TFS_ERR_USAGE, "'%.40s' is not the "
+		    "SID of a video recording (RT…), composition (CJ…), "
+		    "voice "
+		    "recording (RE…) or transcript (GT…)", it->sid);
+	rc = twilio_get_json(s->tw, it->kind, url, &json, err);
+	if (rc != TFS_OK)
+		return rc;
+	(void)json_value(json, "$.status", NULL, 0, status, sizeof(status));
+	(void)json_value(json, "$.error_code", NULL, 0, code, sizeof(code));
+	if (strcmp(status, "completed") != 0) {
+		rc = tfs_error_set(err, TFS_ERR_NOTFOUND, "%s is %s%s%s; only "
+		    "completed items have media", it->sid, status[0] ? status :
+		    "in an unknown state", code[0] ? ", error " : "", code);
+	} else if (it->kind == ITEM_VOICE_RECORDING &&
+	    json_value(json, "$.encryption_details", type, sizeof(type), NULL,
+	    0) == 1 && strcmp(type, "null") != 0) {
+		rc = envelope_from_details(&it->env, json, err);
+	}
+	free(json);
+	return rc;
+}
+
+static int
+run_get(const struct cli *cli)
+{
+	struct tfs_error err = { 0, "" };
+	struct decrypt_request req;
+	struct envelope env;
+	struct session s;
+	struct item it;
+	long long size;
+	int rc, fd = -1;
+
+	memset(&it, 0, sizeof(it));
+	(void)snprintf(it.sid, sizeof(it.sid), "%s", cli->sid);
+	it.part = cli->part;
+	envelope_init(&it.env);
+	rc = session_open(cli, 0, &s, &err);
+	if (rc != TFS_OK)
+		goto report;
+	rc = get_resource(&s, &it, &err);
+	if (rc == TFS_OK && it.part > 0 && it.kind != ITEM_TRANSCRIPT)
+		rc = tfs_error_set(&err, TFS_ERR_USAGE, "--part is for "
+		    "transcripts' operator results only");
+	if (rc == TFS_OK)
+		rc = make_dirs(s.cache_dir, &err);
+	if (rc == TFS_OK && (fd = anonymous_file(s.cache_dir, &err)) < 0)
+		rc = fd;
+	envelope_init(&env);
+	if (rc == TFS_OK)
+		rc = media_download(&s.media, &it, fd, &env, &size, &err);
+	if (rc == TFS_OK && it.kind == ITEM_VOICE_RECORDING)
+		env = it.env;
+	if (rc == TFS_OK && env.scheme != ENVELOPE_NONE && s.keys == NULL)
+		rc = tfs_error_set(&err, TFS_ERR_CONFIG, "%s is encrypted%s%s "
+		    "and no private keys were given: use -k or set "
+		    "TWILIOFS_KEYS", it.sid, env.public_key_sid[0] ?
+		    " for " : "", env.public_key_sid);
+	if (rc == TFS_OK) {
+		log_msg(TFS_LOG_INFO, "%s: %lld bytes downloaded", it.sid,
+		    size);
+		req.input = it.sid;
+		req.input_fd = fd;
+		req.output = cli->output;
+		req.env = &env;
+		req.keys = s.keys;
+		rc = decrypt_file(&req, &err);
+	}
+	if (fd >= 0)
+		close(fd);
+	session_close(&s);
+report:
 	if (rc != TFS_OK)
 		cli_report(&err);
 	return cli_exit_status(rc);
@@ -171,6 +496,10 @@ main(int argc, char **argv)
 	switch (cli.command) {
 	case CLI_DECRYPT:
 		return run_decrypt(&cli.decrypt);
+	case CLI_SYNC:
+		return run_sync(&cli);
+	case CLI_GET:
+		return run_get(&cli);
 	}
 	return CLI_EXIT_USAGE;
 }

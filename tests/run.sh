@@ -52,6 +52,10 @@ done
 run integration/install sh tests/integration/test_install.sh
 TWILIOFS=$build/asan/twiliofs TWILIOFS_MEM=$top/twiliofs \
 	run integration/decrypt bash tests/integration/test_decrypt.sh
+# The test account: a real nginx over TLS and the API mock (tests/env).
+run env/lifecycle bash tests/env/test_env.sh
+TWILIOFS=$build/asan/twiliofs TFS_WORK=$work/account \
+	run integration/account bash tests/integration/test_account.sh
 
 echo "=== summary: $pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ] || { echo "failed:$failed"; exit 1; }

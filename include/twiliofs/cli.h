@@ -7,7 +7,11 @@
 #ifndef TWILIOFS_CLI_H
 #define TWILIOFS_CLI_H
 
+#include <stddef.h>
+
+#include "twiliofs/catalog.h"
 #include "twiliofs/error.h"
+#include "twiliofs/sync.h"
 
 /* Exit statuses (DESIGN.md §2). */
 enum cli_exit {
@@ -19,7 +23,29 @@ enum cli_exit {
 };
 
 enum cli_command {
-	CLI_DECRYPT = 1
+	CLI_DECRYPT = 1,
+	CLI_SYNC,
+	CLI_GET
+};
+
+/*
+ * Options shared by the commands that talk to the account. Each is a
+ * --name VALUE (dashes or underscores) and an -o name=value; the
+ * environment gives defaults. Never a secret: credentials come from the
+ * environment or a credentials file.
+ */
+struct cli_account {
+	const char *account_sid;	/* $TWILIO_ACCOUNT_SID */
+	const char *credentials_file;	/* KEY=VALUE lines, mode 0600 */
+	const char *keys;		/* $TWILIOFS_KEYS */
+	const char *passphrase_file;	/* $TWILIOFS_KEY_PASSPHRASE_FILE */
+	const char *endpoint;		/* $TWILIOFS_ENDPOINT */
+	const char *region;		/* $TWILIO_REGION */
+	const char *edge;		/* $TWILIO_EDGE */
+	const char *cafile;		/* $TWILIOFS_CAFILE */
+	const char *cache_dir;		/* $TWILIOFS_CACHE_DIR */
+	int page_size;			/* 0: the API's maximum */
+	int ttl;			/* signed URL lifetime, seconds */
 };
 
 /* Options of "twiliofs decrypt"; strings point into argv or environ. */
@@ -39,7 +65,21 @@ struct cli {
 	enum cli_command command;
 	int verbosity;			/* number of -v */
 	struct cli_decrypt decrypt;
+	struct cli_account account;	/* sync, get */
+	int incremental;		/* sync --incremental */
+	const char *sid;		/* get SID */
+	int part;			/* get --part N */
+	const char *output;		/* get OUTPUT; NULL or "-": stdout */
 };
+
+/*
+ * Read TWILIO_API_KEY / TWILIO_API_SECRET / TWILIO_AUTH_TOKEN /
+ * TWILIO_ACCOUNT_SID lines from a credentials file (refused when group or
+ * others may read it). Values are copied into the caller's buffers.
+ */
+int cli_read_credentials(const char *path, char *key, size_t key_cap,
+	char *secret, size_t secret_cap, char *token, size_t token_cap,
+	char *account, size_t account_cap, struct tfs_error *err);
 
 /*
  * Parse argv into cli. Returns -1 when there is a command to run, or an
@@ -53,5 +93,21 @@ int cli_exit_status(int code);
 
 /* Print err as one line, "twiliofs: detail" (or a generic text). */
 void cli_report(const struct tfs_error *err);
+
+/* Progress of a sync on stderr: a redrawn bar on a terminal, else lines. */
+struct cli_progress_state {
+	int tty;
+	int drawn;		/* a bar is on screen: end it with \n */
+	enum item_kind kind;	/* last kind listed */
+	size_t step;		/* last tenth of the media probe reported */
+};
+
+void cli_progress_init(struct cli_progress_state *ps);
+void cli_progress(const struct sync_progress *p, void *arg);
+void cli_progress_end(struct cli_progress_state *ps);
+
+/* One summary line for kind on stdout. */
+void cli_sync_summary(enum item_kind kind, const struct sync_kind_report *r,
+	const struct catalog_counts *c);
 
 #endif

@@ -19,7 +19,11 @@
 #include "twiliofs/keyring.h"
 
 struct decrypt_request {
-	const char *input;		/* path, or "-" for stdin */
+	const char *input;		/* path, or "-" for stdin; with
+					 * input_fd, only its name */
+	int input_fd;			/* >= 0: read this (seekable) fd
+					 * from offset 0 instead; not
+					 * closed */
 	const char *output;		/* path, or "-" / NULL for stdout */
 	const struct envelope *env;	/* scheme NONE: copied as it is */
 	const struct keyring *keys;	/* needed unless scheme is NONE */

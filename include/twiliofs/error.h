@@ -23,7 +23,11 @@ enum tfs_err {
 	TFS_ERR_INTEGRITY = -7,	/* GCM tag, CBC padding, length */
 	TFS_ERR_TRUNCATED = -8,	/* ciphertext cut short */
 	TFS_ERR_CRYPTO = -9,	/* OpenSSL failed unexpectedly */
-	TFS_ERR_RANGE = -10	/* offset or length outside what is valid */
+	TFS_ERR_RANGE = -10,	/* offset or length outside what is valid */
+	TFS_ERR_NETWORK = -11,	/* network/server, after retries */
+	TFS_ERR_AUTH = -12,	/* the API refused our credentials (401) */
+	TFS_ERR_NOTFOUND = -13,	/* the API has no such resource (404) */
+	TFS_ERR_EXPIRED = -14	/* a signed media URL expired (403) */
 };
 
 #define TFS_ERROR_DETAIL 320

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * twilio.h - Twilio's REST API: hosts (region, edge, endpoint override),
+ * list URLs, authenticated GETs, and media URL resolution: video /Media
+ * answers 302 + {"redirect_to": URL} (read by us, never auto-followed),
+ * voice .wav answers 302 + Location, Intelligence …/Encrypted answers 200
+ * + {"location": URL} or {"locations": [URL, …]}. Credentials go to the
+ * API only; the signed media URLs are fetched without them. No FUSE, no
+ * crypto.
+ */
+#ifndef TWILIOFS_TWILIO_H
+#define TWILIOFS_TWILIO_H
+
+#include <stddef.h>
+
+#include "twiliofs/error.h"
+#include "twiliofs/http.h"
+#include "twiliofs/item.h"
+
+struct twilio_config {
+	const char *account_sid;	/* AC… */
+	const char *username;		/* SK… key, or the AC… SID */
+	const char *password;		/* API secret or auth token */
+	const char *endpoint;		/* ENDPOINT/{product} replaces
+					 * https://{product}.twilio.com */
+	const char *region;		/* e.g. "ie1", or NULL */
+	const char *edge;		/* e.g. "dublin", or NULL */
+};
+
+/*
+ * The base URL of product ("video", "api", "intelligence", "accounts"):
+ * ENDPOINT/product with an endpoint; else
+ * https://{product}[.{edge}][.{region}].twilio.com, where an edge alone
+ * implies region us1. TFS_ERR_CONFIG if it does not fit cap.
+ */
+int twilio_base_url(const struct twilio_config *cfg, const char *product,
+	char *out, size_t cap) __attribute__((warn_unused_result));
+
+struct twilio;
+
+/* Copies cfg (the secret too; wiped by twilio_free). Borrows http. */
+int twilio_new(struct twilio **out, const struct twilio_config *cfg,
+	struct http *http, struct tfs_error *err)
+	__attribute__((warn_unused_result));
+void twilio_free(struct twilio *t);
+
+/* The base URL relative next_page_uri / uri values join onto, per kind. */
+const char *twilio_kind_base(const struct twilio *t, enum item_kind kind);
+
+/* First list page of kind; page_size 0 for the API's maximum. */
+int twilio_list_url(const struct twilio *t, enum item_kind kind,
+	int page_size, char *out, size_t cap)
+	__attribute__((warn_unused_result));
+
+/*
+ * GET url (absolute, or relative to kind's base when it starts with '/')
+ * with credentials; the 200 body into *json (caller frees). Errors:
+ * TFS_ERR_AUTH (401/403: the detail names TWILIO_API_KEY),
+ * TFS_ERR_NOTFOUND (404), TFS_ERR_NETWORK.
+ */
+int twilio_get_json(struct twilio *t, enum item_kind kind, const char *url,
+	char **json, struct tfs_error *err)
+	__attribute__((warn_unused_result));
+
+/* The API URL of one resource's JSON, from its SID (RT, CJ, RE, GT). */
+int twilio_resource_url(const struct twilio *t, const char *sid,
+	enum item_kind *kind, char *out, size_t cap)
+	__attribute__((warn_unused_result));
+
+/*
+ * The API URL that resolves to (sid, part)'s media: video /Media, voice
+ * .wav, transcript Sentences/Encrypted (part 0) or OperatorResults/
+ * Encrypted (part >= 1).
+ */
+int twilio_media_api_url(const struct twilio *t, enum item_kind kind,
+	const char *sid, int part, char *out, size_t cap)
+	__attribute__((warn_unused_result));
+
+/*
+ * Resolve (kind, part)'s media API URL to a signed URL fetched without
+ * credentials (valid ttl seconds where the API takes a Ttl). For part >=
+ * 1, the (part-1)th of locations[]. *count (may be NULL) gets how many
+ * locations the answer listed (1 for single-URL answers).
+ */
+int twilio_resolve_media(struct twilio *t, enum item_kind kind,
+	const char *api_url, int part, int ttl, char *out, size_t cap,
+	size_t *count, struct tfs_error *err)
+	__attribute__((warn_unused_result));
+
+/* The kind a SID's prefix names (RT, CJ, RE, GT), or 0. */
+enum item_kind twilio_kind_of_sid(const char *sid);
+
+#endif

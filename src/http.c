@@ -1,0 +1,488 @@
+/* SPDX-License-Identifier: MIT */
+/* http.c - libcurl requests with retries, ranges and strict TLS. */
+#define _GNU_SOURCE	/* strcasestr, nanosleep */
+#include <ctype.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "twiliofs/http.h"
+#include "twiliofs/log.h"
+
+#define HEADERS_MAX (64 * 1024)
+#define ERROR_BODY_MAX (64 * 1024)
+#define BACKOFF_CAP_MS 10000L
+#ifndef TFS_VERSION
+#define TFS_VERSION "unknown"
+#endif
+#define USER_AGENT "twiliofs/" TFS_VERSION
+
+struct http {
+	CURL *curl;
+	struct http_config cfg;
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+/* State of one request across its attempts. */
+struct xfer {
+	const struct http_request *req;
+	struct http_response *resp;
+	size_t cap;			/* body cap */
+	long long delivered;		/* given to on_data, all attempts */
+	long long resume_from;		/* offset this attempt asks for */
+	long long skip;			/* to drop: set on the first
+					 * chunk if a 200 ignored Range */
+	int body_started;		/* first chunk of this attempt seen */
+	int aborted;			/* on_data said stop */
+	int too_big;			/* collected body over cap */
+	char *hdr;			/* this attempt's header block */
+	size_t hdr_len;
+	long retry_after_s;		/* from Retry-After, or -1 */
+	CURL *curl;
+};
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static int curl_init_rc;
+
+static void
+curl_global(void)
+{
+	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ?
+	    0 : -1;
+}
+
+int
+http_new(struct http **out, const struct http_config *cfg,
+    struct tfs_error *err)
+{
+	struct http *h;
+
+	*out = NULL;
+	pthread_once(&curl_once, curl_global);
+	if (curl_init_rc != 0)
+		return tfs_error_set(err, TFS_ERR_NETWORK, "libcurl failed to "
+		    "initialise");
+	h = calloc(1, sizeof(*h));
+	if (h == NULL)
+		return tfs_error_set(err, TFS_ERR_NOMEM, "out of memory");
+	h->cfg = *cfg;
+	if (h->cfg.connect_timeout_ms <= 0)
+		h->cfg.connect_timeout_ms = 10000;
+	if (h->cfg.api_timeout_ms <= 0)
+		h->cfg.api_timeout_ms = 60000;
+	if (h->cfg.stall_seconds <= 0)
+		h->cfg.stall_seconds = 30;
+	if (h->cfg.max_retries <= 0)
+		h->cfg.max_retries = 5;
+	if (h->cfg.backoff_ms <= 0)
+		h->cfg.backoff_ms = 250;
+	if (h->cfg.max_retry_after_s <= 0)
+		h->cfg.max_retry_after_s = 60;
+	h->curl = curl_easy_init();
+	if (h->curl == NULL) {
+		free(h);
+		return tfs_error_set(err, TFS_ERR_NOMEM, "out of memory");
+	}
+	*out = h;
+	return TFS_OK;
+}
+
+void
+http_free(struct http *h)
+{
+	if (h == NULL)
+		return;
+	curl_easy_cleanup(h->curl);
+	free(h);
+}
+
+void
+http_request_init(struct http_request *req, const char *url)
+{
+	memset(req, 0, sizeof(*req));
+	req->url = url;
+	req->range_start = -1;
+	req->range_end = -1;
+}
+
+void
+http_response_free(struct http_response *resp)
+{
+	if (resp == NULL)
+		return;
+	free(resp->body);
+	free(resp->headers);
+	resp->body = NULL;
+	resp->headers = NULL;
+}
+
+void
+http_origin(const char *url, char *out, size_t cap)
+{
+	const char *p = strstr(url, "://");
+	size_t n;
+
+	p = p != NULL ? p + 3 : url;
+	n = strcspn(p, "/?#");
+	n += (size_t)(p - url);
+	if (n >= cap)
+		n = cap - 1;
+	memcpy(out, url, n);
+	out[n] = '\0';
+}
+
+/* Add the configured CA to the system's store: never replace checking. */
+static CURLcode
+add_ca(CURL *curl, void *sslctx, void *arg)
+{
+	X509_STORE *store = SSL_CTX_get_cert_store((SSL_CTX *)sslctx);
+
+	(void)curl;
+	if (X509_STORE_load_file(store, (const char *)arg) != 1)
+		return CURLE_SSL_CACERT_BADFILE;
+	return CURLE_OK;
+}
+
+static int
+append(char **buf, size_t *len, const char *p, size_t n, size_t cap)
+{
+	char *grown;
+
+	if (*len + n > cap)
+		return -1;
+	grown = realloc(*buf, *len + n + 1);
+	if (grown == NULL)
+		return -1;
+	memcpy(grown + *len, p, n);
+	*len += n;
+	grown[*len] = '\0';
+	*buf = grown;
+	return 0;
+}
+
+/* Parse "bytes a-b/total" into the object's total size. */
+static void
+parse_content_range(const char *v, struct http_response *resp)
+{
+	const char *slash = strchr(v, '/');
+
+	if (slash != NULL && isdigit((unsigned char)slash[1]))
+		resp->total_size = strtoll(slash + 1, NULL, 10);
+}
+
+static void
+copy_trimmed(char *dst, size_t cap, const char *v, size_t n)
+{
+	while (n > 0 && (v[n - 1] == '\r' || v[n - 1] == '\n' ||
+	    v[n - 1] == ' '))
+		n--;
+	if (n >= cap)
+		n = cap - 1;
+	memcpy(dst, v, n);
+	dst[n] = '\0';
+}
+
+static size_t
+on_header(char *p, size_t size, size_t nmemb, void *arg)
+{
+	struct xfer *x = arg;
+	size_t n = size * nmemb;
+	char val[128];
+
+	if (n >= 5 && strncasecmp(p, "HTTP/", 5) == 0) {
+		/* A new response (after 100 Continue, say): start over. */
+		x->hdr_len = 0;
+		x->retry_after_s = -1;
+		x->resp->etag[0] = '\0';
+		x->resp->total_size = -1;
+	}
+	if (append(&x->hdr, &x->hdr_len, p, n, HEADERS_MAX) != 0)
+		return 0;
+	if (n > 12 && strncasecmp(p, "Retry-After:", 12) == 0) {
+		copy_trimmed(val, sizeof(val), p + 12, n - 12);
+		if (isdigit((unsigned char)val[strspn(val, " ")]))
+			x->retry_after_s = strtol(val, NULL, 10);
+	} else if (n > 5 && strncasecmp(p, "ETag:", 5) == 0) {
+		copy_trimmed(x->resp->etag, sizeof(x->resp->etag),
+		    p + 5 + strspn(p + 5, " "), n - 5 - strspn(p + 5, " "));
+	} else if (n > 14 && strncasecmp(p, "Content-Range:", 14) == 0) {
+		copy_trimmed(val, sizeof(val), p + 14, n - 14);
+		parse_content_range(val, x->resp);
+	}
+	return n;
+}
+
+static size_t
+on_body(char *p, size_t size, size_t nmemb, void *arg)
+{
+	struct xfer *x = arg;
+	size_t n = size * nmemb, skip, cap;
+	long status = 0;
+
+	(void)curl_easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &status);
+	if (x->req->on_data == NULL || status < 200 || status > 299) {
+		/* Collect: the answer itself, or an error's body. */
+		cap = status >= 200 && status <= 299 ? x->cap : ERROR_BODY_MAX;
+		if (append(&x->resp->body, &x->resp->body_len, p, n, cap)
+		    != 0) {
+			x->too_big = 1;
+			return 0;
+		}
+		return n;
+	}
+	if (!x->body_started) {
+		/* A 200 to a ranged request sends the whole object. */
+		x->body_started = 1;
+		x->skip = status == 200 ? x->resume_from : 0;
+	}
+	skip = x->skip > 0 ? (size_t)(x->skip < (long long)n ? x->skip :
+	    (long long)n) : 0;
+	x->skip -= (long long)skip;
+	if (n > skip && x->req->on_data(p + skip, n - skip, x->req->arg)
+	    != 0) {
+		x->aborted = 1;
+		return 0;
+	}
+	x->delivered += (long long)(n - skip);
+	return n;
+}
+
+/* Whether a transport failure may go away if we try again. */
+static int
+transient(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static void
+sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0)
+		;
+}
+
+/* Set every option of one attempt on a freshly reset handle. */
+static int
+setup(struct http *h, struct xfer *x, struct curl_slist **hdrs)
+{
+	const struct http_request *req = x->req;
+	char range[64] = "";
+	long long start = req->range_start;
+	CURL *c = h->curl;
+	int bad = 0;
+
+	/* Keeps live connections; drops every option of the last request,
+	 * credentials included. */
+	curl_easy_reset(c);
+	if (req->range_suffix > 0) {
+		(void)snprintf(range, sizeof(range), "-%lld",
+		    req->range_suffix);
+	} else if (start >= 0 || x->delivered > 0) {
+		/* Resume after the bytes already delivered. */
+		start = (start < 0 ? 0 : start) + x->delivered;
+		if (req->range_end >= 0)
+			(void)snprintf(range, sizeof(range), "%lld-%lld",
+			    start, req->range_end);
+		else
+			(void)snprintf(range, sizeof(range), "%lld-", start);
+	}
+	bad |= curl_easy_setopt(c, CURLOPT_URL, req->url) != CURLE_OK;
+	bad |= curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https") != CURLE_OK;
+	bad |= curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK;
+	bad |= curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) != CURLE_OK;
+	bad |= curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK;
+	bad |= curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK;
+	bad |= curl_easy_setopt(c, CURLOPT_USERAGENT, USER_AGENT) != CURLE_OK;
+	bad |= curl_easy_setopt(c, CURLOPT_ERRORBUFFER, h->errbuf) != CURLE_OK;
+	bad |= curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+	    h->cfg.connect_timeout_ms) != CURLE_OK;
+	/* Bodies we collect are small: cap the whole request. Streams may
+	 * be long: abort only when they stall. */
+	if (req->on_data == NULL)
+		bad |= curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
+		    h->cfg.api_timeout_ms) != CURLE_OK;
+	bad |= curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L) != CURLE_OK;
+	bad |= curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME,
+	    h->cfg.stall_seconds) != CURLE_OK;
+	bad |= curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header) !=
+	    CURLE_OK;
+	bad |= curl_easy_setopt(c, CURLOPT_HEADERDATA, x) != CURLE_OK;
+	bad |= curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK;
+	bad |= curl_easy_setopt(c, CURLOPT_WRITEDATA, x) != CURLE_OK;
+	if (h->cfg.cafile != NULL) {
+		bad |= curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, add_ca) !=
+		    CURLE_OK;
+		bad |= curl_easy_setopt(c, CURLOPT_SSL_CTX_DATA,
+		    (void *)h->cfg.cafile) != CURLE_OK;
+	}
+	if (range[0] != '\0')
+		bad |= curl_easy_setopt(c, CURLOPT_RANGE, range) != CURLE_OK;
+	if (req->username != NULL) {
+		bad |= curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BASIC) !=
+		    CURLE_OK;
+		bad |= curl_easy_setopt(c, CURLOPT_USERNAME, req->username) !=
+		    CURLE_OK;
+		bad |= curl_easy_setopt(c, CURLOPT_PASSWORD, req->password) !=
+		    CURLE_OK;
+		*hdrs = curl_slist_append(NULL, "Accept: application/json");
+		bad |= *hdrs == NULL || curl_easy_setopt(c, CURLOPT_HTTPHEADER,
+		    *hdrs) != CURLE_OK;
+	}
+	x->resume_from = range[0] != '\0' && req->range_suffix <= 0 ? start :
+	    0;
+	x->body_started = 0;
+	x->skip = 0;
+	return bad ? -1 : 0;
+}
+
+/* Keep the final attempt's headers and Location in the response. */
+static void
+finish(struct http *h, struct xfer *x)
+{
+	char *loc = NULL;
+
+	(void)curl_easy_getinfo(h->curl, CURLINFO_REDIRECT_URL, &loc);
+	(void)snprintf(x->resp->location, sizeof(x->resp->location), "%s",
+	    loc != NULL ? loc : "");
+	x->resp->headers = x->hdr;
+	x->resp->headers_len = x->hdr_len;
+	x->hdr = NULL;
+	if (x->resp->total_size < 0 && x->resp->status == 200) {
+		curl_off_t cl = -1;
+
+		(void)curl_easy_getinfo(h->curl,
+		    CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+		x->resp->total_size = cl;
+	}
+}
+
+/* Wait before attempt number `attempt` (1-based retry count). */
+static void
+backoff(struct http *h, const struct xfer *x, int attempt)
+{
+	long ms = h->cfg.backoff_ms;
+	int i;
+
+	for (i = 1; i < attempt && ms < BACKOFF_CAP_MS; i++)
+		ms *= 2;
+	if (ms > BACKOFF_CAP_MS)
+		ms = BACKOFF_CAP_MS;
+	if (x->retry_after_s >= 0)
+		ms = (x->retry_after_s > h->cfg.max_retry_after_s ?
+		    h->cfg.max_retry_after_s : x->retry_after_s) * 1000L;
+	sleep_ms(ms);
+}
+
+int
+http_perform(struct http *h, const struct http_request *req,
+    struct http_response *resp, struct tfs_error *err)
+{
+	struct xfer x = { 0 };
+	struct curl_slist *hdrs = NULL;
+	char origin[256];
+	CURLcode rc = CURLE_OK;
+	int attempt, rv;
+
+	memset(resp, 0, sizeof(*resp));
+	resp->total_size = -1;
+	x.req = req;
+	x.resp = resp;
+	x.cap = req->body_cap > 0 ? req->body_cap : 4 * 1024 * 1024;
+	x.curl = h->curl;
+	http_origin(req->url, origin, sizeof(origin));
+	for (attempt = 0;; attempt++) {
+		free(resp->body);
+		resp->body = NULL;
+		resp->body_len = 0;
+		resp->status = 0;
+		x.hdr_len = 0;
+		x.retry_after_s = -1;
+		x.too_big = 0;
+		curl_slist_free_all(hdrs);
+		hdrs = NULL;
+		h->errbuf[0] = '\0';
+		if (setup(h, &x, &hdrs) != 0) {
+			rv = tfs_error_set(err, TFS_ERR_NOMEM, "cannot set up "
+			    "a request to %s", origin);
+			goto out;
+		}
+		rc = curl_easy_perform(h->curl);
+		(void)curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE,
+		    &resp->status);
+		if (x.aborted) {
+			rv = tfs_error_set(err, TFS_ERR_IO, "download from %s "
+			    "stopped by its consumer", origin);
+			goto out;
+		}
+		if (x.too_big) {
+			rv = tfs_error_set(err, TFS_ERR_NETWORK, "%s answered "
+			    "more than %zu bytes where a small answer was "
+			    "expected", origin, x.cap);
+			goto out;
+		}
+		if (rc == CURLE_OK && resp->status != 429 &&
+		    resp->status < 500)
+			break;
+		if (rc != CURLE_OK && !transient(rc)) {
+			rv = tfs_error_set(err, TFS_ERR_NETWORK, "%s: %s%s",
+			    origin, h->errbuf[0] ? h->errbuf :
+			    curl_easy_strerror(rc), rc ==
+			    CURLE_PEER_FAILED_VERIFICATION ? " (TLS "
+			    "certificate not trusted; add its CA with "
+			    "--cafile)" : "");
+			goto out;
+		}
+		/* A suffix range cannot be resumed once bytes went out. */
+		if (attempt >= h->cfg.max_retries || (x.delivered > 0 &&
+		    req->range_suffix > 0))
+			break;
+		log_msg(TFS_LOG_INFO, "%s: %s; retrying (%d of %d)", origin,
+		    rc != CURLE_OK ? curl_easy_strerror(rc) : resp->status ==
+		    429 ? "429 Too Many Requests" : "server error",
+		    attempt + 1, h->cfg.max_retries);
+		backoff(h, &x, attempt + 1);
+	}
+	resp->retries = attempt;
+	if (rc != CURLE_OK) {
+		rv = tfs_error_set(err, TFS_ERR_NETWORK, "%s: %s after %d "
+		    "attempts; check the network and try again", origin,
+		    h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc),
+		    attempt + 1);
+		goto out;
+	}
+	if (resp->status == 429 || resp->status >= 500) {
+		rv = tfs_error_set(err, TFS_ERR_NETWORK, "%s answered HTTP %ld "
+		    "after %d attempts; try again later", origin,
+		    resp->status, attempt + 1);
+		goto out;
+	}
+	finish(h, &x);
+	rv = TFS_OK;
+out:
+	curl_slist_free_all(hdrs);
+	free(x.hdr);
+	return rv;
+}
