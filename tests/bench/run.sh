@@ -72,4 +72,40 @@ echo "twiliofs CBC to stdout / openssl enc -d: $(ratio "$t_twiliofs_cbc_stdout" 
 echo "twiliofs CBC to a file (verified, fsync'd, renamed) / openssl enc -d -out: $(ratio "$t_twiliofs_cbc_file" "$t_openssl_cbc_file")x time" | tee -a "$out/results.txt"
 echo "twiliofs GCM to stdout (verify, then decrypt) / python: $(ratio "$t_twiliofs_gcm_stdout" "$t_python_gcm")x time" | tee -a "$out/results.txt"
 echo "twiliofs GCM to file (one pass) / python: $(ratio "$t_twiliofs_gcm_file" "$t_python_gcm")x time" | tee -a "$out/results.txt"
+
+
+# ---- sync of a 1,000-item account ----------------------------------------
+# The test account with 1,000 extra video recordings; the baseline makes
+# the same API and media requests with a minimal keep-alive client and no
+# catalog (tests/bench/sync_baseline.py).
+items=${TFS_BENCH_SYNC_ITEMS:-1000}
+envdir=$out/env
+bash tests/env/start.sh "$envdir" --bulk "$items" > "$out/env.log" 2>&1 ||
+	{ echo "bench: tests/env/start.sh failed; see $out/env.log" >&2; exit 1; }
+trap 'bash tests/env/stop.sh "$envdir" >/dev/null 2>&1' EXIT
+# shellcheck disable=SC1091
+. "$envdir/env.sh"
+cold() { rm -rf "$out/cache"; "$bin" sync --cache-dir "$out/cache" > /dev/null 2>&1; }
+set -- \
+	"python-sync-requests" "$PY tests/bench/sync_baseline.py" \
+	"twiliofs-sync-cold" "cold" \
+	"twiliofs-sync-warm" "$bin sync --cache-dir $out/cache"
+printf '%-22s %9s\n' case seconds | tee -a "$out/results.txt"
+while [ $# -gt 0 ]; do
+	: > "$out/$1.times"
+	i=0
+	while [ $i -lt "$runs" ]; do
+		s=$(date +%s.%N)
+		eval "$2" > /dev/null 2>&1
+		e=$(date +%s.%N)
+		awk -v s="$s" -v e="$e" 'BEGIN { printf "%.2f\n", e - s }' >> "$out/$1.times"
+		i=$((i + 1))
+	done
+	r=$(sort -n "$out/$1.times" | sed -n "$(( (runs + 1) / 2 ))p")
+	eval "t_$(echo "$1" | tr - _)=\$r"
+	printf '%-22s %9s\n' "$1" "$r" | tee -a "$out/results.txt"
+	shift 2
+done
+echo "sync of $items+ items, cold / the same requests from a bare client: $(ratio "$t_twiliofs_sync_cold" "$t_python_sync_requests")x time" | tee -a "$out/results.txt"
+echo "sync, warm (listing only, nothing new) / cold: $(ratio "$t_twiliofs_sync_warm" "$t_twiliofs_sync_cold")x time" | tee -a "$out/results.txt"
 echo "results in $out/results.txt"
