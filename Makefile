@@ -65,9 +65,12 @@ test-deps:
 check: twiliofs build/asan/twiliofs $(UNIT_BIN) test-deps
 	@sh tests/run.sh
 
-# The bundled demo account, decrypted end to end (see README).
+# The bundled demo account, mounted at ./demo-mnt (see README).
 demo: twiliofs test-deps
 	@sh scripts/demo.sh
+
+demo-stop:
+	@sh scripts/demo-stop.sh
 
 bench: twiliofs test-deps
 	@sh tests/bench/run.sh
@@ -98,4 +101,4 @@ dist:
 clean:
 	rm -rf build twiliofs twiliofs-*.tar.gz
 
-.PHONY: all check demo bench lint install uninstall dist clean test-deps
+.PHONY: all check demo demo-stop bench lint install uninstall dist clean test-deps

@@ -9,8 +9,10 @@ build_pkgs="gcc make pkg-config libfuse3-dev libssl-dev libcurl4-openssl-dev
 libsqlite3-dev"
 # Test tools: an independent crypto implementation (openssl CLI, Debian's
 # python3-cryptography) and /usr/bin/time for peak-memory checks; the test
-# Twilio account (tests/env): nginx (secure_link), ffmpeg for real media, curl.
-test_pkgs="openssl python3 python3-cryptography time fuse3 nginx ffmpeg curl"
+# Twilio account (tests/env): nginx (secure_link), ffmpeg for real media, curl;
+# the mount tests: fuse3 (fusermount3), rsync, attr (getfattr).
+test_pkgs="openssl python3 python3-cryptography time fuse3 nginx ffmpeg curl
+rsync attr"
 
 case "${1:-all}" in
 build) want=$build_pkgs ;;

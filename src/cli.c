@@ -26,7 +26,10 @@ static const char usage_main[] =
 "  decrypt   decrypt a recording, composition or transcript you already\n"
 "            downloaded (offline)\n"
 "\n"
-"Not in this version yet: mount, keys (see README.md).\n"
+"  mount     mount the account as a read-only directory of decrypted\n"
+"            media (also: twiliofs ACCOUNT_SID MOUNTPOINT -o OPTIONS)\n"
+"\n"
+"Not in this version yet: keys (see README.md).\n"
 "\n"
 "  -h, --help      this text; 'twiliofs COMMAND --help' for a command\n"
 "  -V, --version   print the version\n"
@@ -89,6 +92,24 @@ static const char usage_sync[] =
 "\n"
 "  --incremental           stop each list at the first page with nothing\n"
 "                          new (lists are newest first); removes nothing\n"
+ACCOUNT_OPTIONS_HELP;
+
+static const char usage_mount[] =
+"Usage: twiliofs mount [OPTIONS] MOUNTPOINT\n"
+"       twiliofs ACCOUNT_SID MOUNTPOINT -o OPTIONS   (mount(8), fstab)\n"
+"Mount the account read-only: video/recordings/DATE/RT….mkv|mka,\n"
+"video/compositions/…, video/rooms/RM…/, voice/recordings/…,\n"
+"intelligence/transcripts/…, .twiliofs/status.json. Syncs the catalog\n"
+"first if it was never synced. Unmount with fusermount3 -u MOUNTPOINT.\n"
+"\n"
+"  -f                      stay in the foreground\n"
+"  -d                      FUSE debug output (implies -f)\n"
+"  -s                      single-threaded\n"
+"  -o refresh=SECONDS      catalog refresh period (300; 0: never)\n"
+"  -o offline              serve the catalog and cache only, no network\n"
+"  -o cache_size=SIZE      verified ciphertext kept (2G; K, M, G)\n"
+"  -o allow_other          other users may read (files 0444, dirs 0555)\n"
+"  -o OPTION               anything else goes to FUSE\n"
 ACCOUNT_OPTIONS_HELP;
 
 static const char usage_get[] =
@@ -328,6 +349,78 @@ set_account(struct cli *cli, const char *cmd, int id, const char *v)
 	return -1;
 }
 
+/* Parse a size with an optional K, M or G suffix. */
+static int
+parse_size(const char *s, long long *out)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || end == s || v < 0)
+		return -1;
+	switch (*end) {
+	case 'K': case 'k': v *= 1024; end++; break;
+	case 'M': case 'm': v *= 1024 * 1024; end++; break;
+	case 'G': case 'g': v *= 1024LL * 1024 * 1024; end++; break;
+	}
+	if (*end != '\0')
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/*
+ * The mount's own -o options, and everything else passed on to FUSE.
+ * Returns -1 if handled, or an exit status.
+ */
+static int
+set_mount_o(struct cli *cli, char *item, char *value)
+{
+	struct cli_mount *m = &cli->mount;
+	size_t len = strlen(m->fuse_opts);
+	int w;
+
+	if (strcmp(item, "offline") == 0 && value == NULL) {
+		m->offline = 1;
+		return -1;
+	}
+	if (strcmp(item, "refresh") == 0 && value != NULL) {
+		int r;
+
+		if (parse_int(value, 0, 86400 * 365, &r) != 0) {
+			log_msg(TFS_LOG_ERROR, "mount: refresh must be "
+			    "seconds, not '%.20s'", value);
+			return CLI_EXIT_USAGE;
+		}
+		m->refresh = r;
+		return -1;
+	}
+	if (strcmp(item, "cache_size") == 0 && value != NULL) {
+		if (parse_size(value, &m->cache_size) != 0) {
+			log_msg(TFS_LOG_ERROR, "mount: cache_size must be "
+			    "bytes with an optional K, M or G, not '%.20s'",
+			    value);
+			return CLI_EXIT_USAGE;
+		}
+		return -1;
+	}
+	if (strcmp(item, "allow_other") == 0)
+		m->allow_other = 1;
+	/* The mount is always read-only: "rw" from fstab is overruled. */
+	if (strcmp(item, "rw") == 0 || strcmp(item, "ro") == 0)
+		return -1;
+	w = snprintf(m->fuse_opts + len, sizeof(m->fuse_opts) - len, "%s%s%s%s",
+	    len > 0 ? "," : "", item, value != NULL ? "=" : "",
+	    value != NULL ? value : "");
+	if (w < 0 || (size_t)w >= sizeof(m->fuse_opts) - len) {
+		log_msg(TFS_LOG_ERROR, "mount: too many -o options");
+		return CLI_EXIT_USAGE;
+	}
+	return -1;
+}
+
 /* -o name=value[,name=value…]: the mount(8) form of the options. */
 static int
 set_o(struct cli *cli, const char *cmd, char *list)
@@ -341,6 +434,12 @@ set_o(struct cli *cli, const char *cmd, char *list)
 		if (next != NULL)
 			*next++ = '\0';
 		eq = strchr(item, '=');
+		if (eq == NULL && cli->command == CLI_MOUNT) {
+			st = set_mount_o(cli, item, NULL);
+			if (st >= 0)
+				return st;
+			continue;
+		}
 		if (eq == NULL) {
 			log_msg(TFS_LOG_ERROR, "%s: -o %.40s: name=value "
 			    "expected", cmd, item);
@@ -354,6 +453,13 @@ set_o(struct cli *cli, const char *cmd, char *list)
 		    i++)
 			if (strcmp(item, account_opts[i].name) == 0)
 				break;
+		if (i == sizeof(account_opts) / sizeof(account_opts[0]) &&
+		    cli->command == CLI_MOUNT) {
+			st = set_mount_o(cli, item, eq + 1);
+			if (st >= 0)
+				return st;
+			continue;
+		}
 		if (i == sizeof(account_opts) / sizeof(account_opts[0])) {
 			log_msg(TFS_LOG_ERROR, "%s: unknown option -o %.40s; "
 			    "see 'twiliofs %s --help'", cmd, item, cmd);
@@ -382,7 +488,8 @@ account_defaults(struct cli_account *a)
 
 /* sync and get: account options, then their own. */
 static int
-parse_account_cmd(struct cli *cli, const char *cmd, int argc, char **argv)
+parse_account_cmd(struct cli *cli, const char *cmd, int argc, char **argv,
+    const char *account)
 {
 #define BOTH(dash, under, id) { dash, required_argument, NULL, id }, \
 	{ under, required_argument, NULL, id }
@@ -406,16 +513,31 @@ parse_account_cmd(struct cli *cli, const char *cmd, int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 #undef BOTH
-	const char *help = cli->command == CLI_SYNC ? usage_sync : usage_get;
+	const char *help = cli->command == CLI_SYNC ? usage_sync :
+	    cli->command == CLI_GET ? usage_get : usage_mount;
 	int c, st, nargs;
 
 	account_defaults(&cli->account);
+	if (account != NULL)
+		cli->account.account_sid = account;
+	cli->mount.refresh = 300;
+	cli->mount.cache_size = 2LL * 1024 * 1024 * 1024;
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+k:o:vh", longopts, NULL)) !=
-	    -1) {
+	while ((c = getopt_long(argc, argv, cli->command == CLI_MOUNT ?
+	    "+k:o:vhfds" : "+k:o:vh", longopts, NULL)) != -1) {
 		st = -1;
 		switch (c) {
+		case 'f':
+			cli->mount.foreground = 1;
+			break;
+		case 'd':
+			cli->mount.debug = 1;
+			cli->mount.foreground = 1;
+			break;
+		case 's':
+			cli->mount.single_thread = 1;
+			break;
 		case 'v':
 			cli->verbosity++;
 			break;
@@ -448,6 +570,12 @@ parse_account_cmd(struct cli *cli, const char *cmd, int argc, char **argv)
 	nargs = argc - optind;
 	if (cli->command == CLI_SYNC && nargs > 0)
 		return usage_error("sync ", "sync: takes no arguments");
+	if (cli->command == CLI_MOUNT) {
+		if (nargs != 1)
+			return usage_error("mount ", "mount: MOUNTPOINT "
+			    "expected");
+		cli->mount.mountpoint = argv[optind];
+	}
 	if (cli->command == CLI_GET) {
 		if (nargs < 1 || nargs > 2)
 			return usage_error("get ", "get: SID [OUTPUT] "
@@ -532,10 +660,28 @@ out:
 	return rc;
 }
 
+/* ACCOUNT_SID MOUNTPOINT [-o OPTS]... → mount -o OPTS... MOUNTPOINT. */
+static int
+parse_fstab_form(struct cli *cli, int argc, char **argv)
+{
+	char *args[64];
+	int n = 0, i;
+
+	if (argc + 2 > (int)(sizeof(args) / sizeof(args[0])))
+		return usage_error(NULL, "too many arguments");
+	args[n++] = "mount";
+	for (i = 3; i < argc; i++)
+		args[n++] = argv[i];
+	args[n++] = argv[2];
+	args[n] = NULL;
+	cli->command = CLI_MOUNT;
+	return parse_account_cmd(cli, "mount", n, args, argv[1]);
+}
+
 int
 cli_parse(struct cli *cli, int argc, char **argv)
 {
-	static const char *const later[] = { "mount", "keys" };
+	static const char *const later[] = { "keys" };
 	const char *cmd;
 	size_t i;
 
@@ -554,10 +700,18 @@ cli_parse(struct cli *cli, int argc, char **argv)
 	}
 	if (strcmp(cmd, "decrypt") == 0)
 		return parse_decrypt(cli, argc - 1, argv + 1);
-	if (strcmp(cmd, "sync") == 0 || strcmp(cmd, "get") == 0) {
-		cli->command = cmd[0] == 's' ? CLI_SYNC : CLI_GET;
-		return parse_account_cmd(cli, cmd, argc - 1, argv + 1);
+	if (strcmp(cmd, "sync") == 0 || strcmp(cmd, "get") == 0 ||
+	    strcmp(cmd, "mount") == 0) {
+		cli->command = cmd[0] == 's' ? CLI_SYNC : cmd[0] == 'g' ?
+		    CLI_GET : CLI_MOUNT;
+		return parse_account_cmd(cli, cmd, argc - 1, argv + 1, NULL);
 	}
+	/*
+	 * mount(8) runs "twiliofs ACCOUNT_SID MOUNTPOINT -o OPTIONS": the
+	 * account comes first, the options after the operands.
+	 */
+	if (strncmp(cmd, "AC", 2) == 0 && strlen(cmd) == 34 && argc >= 3)
+		return parse_fstab_form(cli, argc, argv);
 	for (i = 0; i < sizeof(later) / sizeof(later[0]); i++)
 		if (strcmp(cmd, later[i]) == 0) {
 			log_msg(TFS_LOG_ERROR, "'%s' is not in this version "

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <syslog.h>
 
 #include "twiliofs/log.h"
 
@@ -11,6 +12,14 @@
  * once at start-up and read from any thread, hence atomic.
  */
 static atomic_int log_level = TFS_LOG_WARN;
+static atomic_int log_syslog;	/* 1: a daemon, stderr goes nowhere */
+
+void
+log_use_syslog(void)
+{
+	openlog("twiliofs", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	atomic_store(&log_syslog, 1);
+}
 
 void
 log_set_level(enum log_level level)
@@ -61,6 +70,12 @@ log_msg(enum log_level level, const char *fmt, ...)
 	(void)vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
 	sanitize(clean, sizeof(clean), raw);
+	if (atomic_load(&log_syslog)) {
+		syslog(level == TFS_LOG_ERROR ? LOG_ERR : level ==
+		    TFS_LOG_WARN ? LOG_WARNING : level == TFS_LOG_INFO ?
+		    LOG_INFO : LOG_DEBUG, "%s", clean);
+		return;
+	}
 	/* One fprintf per line: stdio locks the stream, so lines never mix. */
 	fprintf(stderr, "twiliofs: %s\n", clean);
 }

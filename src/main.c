@@ -20,12 +20,15 @@
 #include "twiliofs/catalog.h"
 #include "twiliofs/cli.h"
 #include "twiliofs/decrypt.h"
+#include "twiliofs/crypto.h"
 #include "twiliofs/envelope.h"
+#include "twiliofs/fs.h"
 #include "twiliofs/http.h"
 #include "twiliofs/json.h"
 #include "twiliofs/keyring.h"
 #include "twiliofs/log.h"
 #include "twiliofs/media.h"
+#include "twiliofs/reader.h"
 #include "twiliofs/sync.h"
 #include "twiliofs/twilio.h"
 
@@ -481,6 +484,172 @@ report:
 	return cli_exit_status(rc);
 }
 
+/* What the mount's callbacks need: the daemon opens its own handles. */
+struct mount_ctx {
+	const struct cli *cli;
+	struct session *s;	/* credentials, keys, cache_dir */
+};
+
+static int
+snapshot_catalog(void *arg, int (*add)(const struct item *, void *),
+    void *add_arg, struct fs_snapshot_info *info, struct tfs_error *err)
+{
+	struct mount_ctx *m = arg;
+	struct catalog *cat = NULL;
+	int rc;
+
+	rc = catalog_open(&cat, m->s->cache_dir, err);
+	if (rc == TFS_OK)
+		rc = catalog_foreach(cat, add, add_arg, err);
+	if (rc == TFS_OK && catalog_meta_get(cat, "last_sync",
+	    info->last_sync, sizeof(info->last_sync), NULL) != TFS_OK)
+		info->last_sync[0] = '\0';
+	catalog_close(cat);
+	return rc;
+}
+
+/* One sync with handles of its own (it runs on the refresh thread). */
+static int
+refresh_catalog(void *arg, struct tfs_error *err)
+{
+	struct mount_ctx *m = arg;
+	struct session *s = m->s;
+	struct twilio_config tc = { 0 };
+	struct http_config hc = { 0 };
+	struct sync_options o = { 0 };
+	struct catalog *cat = NULL;
+	struct media_ctx media;
+	struct sync_report rep;
+	struct twilio *tw = NULL;
+	struct http *http = NULL;
+	int rc;
+
+	hc.cafile = m->cli->account.cafile;
+	tc.account_sid = m->cli->account.account_sid;
+	tc.username = s->user;
+	tc.password = s->secret;
+	tc.endpoint = m->cli->account.endpoint;
+	tc.region = m->cli->account.region;
+	tc.edge = m->cli->account.edge;
+	rc = http_new(&http, &hc, err);
+	if (rc == TFS_OK)
+		rc = twilio_new(&tw, &tc, http, err);
+	if (rc == TFS_OK)
+		rc = catalog_open(&cat, s->cache_dir, err);
+	media.tw = tw;
+	media.http = http;
+	media.keys = s->keys;
+	media.ttl = m->cli->account.ttl;
+	o.page_size = m->cli->account.page_size;
+	if (rc == TFS_OK)
+		rc = sync_run(cat, &media, &o, &rep, err);
+	catalog_close(cat);
+	twilio_free(tw);
+	http_free(http);
+	return rc;
+}
+
+static const char *
+cipher_name(void *arg, const struct item *it)
+{
+	struct mount_ctx *m = arg;
+	struct crypto_cek cek = { { 0 }, 0 };
+	const char *name = NULL;
+
+	if (it->env.scheme != ENVELOPE_CBC)
+		return crypto_cipher_name(it->env.scheme, 32);
+	/* 128- or 256-bit: only the unwrapped key says. */
+	if (m->s->keys != NULL && keyring_unwrap(m->s->keys, &it->env, &cek,
+	    NULL, NULL) == TFS_OK)
+		name = crypto_cipher_name(ENVELOPE_CBC, cek.len);
+	crypto_cek_wipe(&cek);
+	return name;
+}
+
+static int
+run_mount(const struct cli *cli)
+{
+	const struct cli_mount *mo = &cli->mount;
+	struct tfs_error err = { 0, "" };
+	struct reader_config rcfg;
+	struct reader_pool *pool = NULL;
+	struct cli_progress_state ps;
+	struct sync_options so = { 0 };
+	struct mount_ctx ctx;
+	struct fs_config fcfg;
+	struct sync_report rep;
+	char stamp[32], real[PATH_MAX];
+	struct session s;
+	int rc;
+
+	rc = session_open(cli, 1, &s, &err);
+	if (rc != TFS_OK)
+		goto report;
+	/* The daemon runs in /: every path it uses must be absolute. */
+	if (realpath(s.cache_dir, real) == NULL)
+		rc = tfs_error_set(&err, TFS_ERR_CONFIG, "%s: %s", s.cache_dir,
+		    strerror(errno));
+	else
+		(void)snprintf(s.cache_dir, sizeof(s.cache_dir), "%s", real);
+	/* A first mount fills the catalog, so the tree is whole at once. */
+	if (rc == TFS_OK && !mo->offline && catalog_meta_get(s.cat,
+	    "last_sync", stamp, sizeof(stamp), NULL) != TFS_OK) {
+		cli_progress_init(&ps);
+		so.page_size = cli->account.page_size;
+		so.progress = cli_progress;
+		so.arg = &ps;
+		rc = sync_run(s.cat, &s.media, &so, &rep, &err);
+		cli_progress_end(&ps);
+	}
+	/* No SQLite connection or curl handle may cross the fork. */
+	catalog_close(s.cat);
+	s.cat = NULL;
+	twilio_free(s.tw);
+	s.tw = NULL;
+	http_free(s.http);
+	s.http = NULL;
+	memset(&rcfg, 0, sizeof(rcfg));
+	rcfg.api.account_sid = cli->account.account_sid;
+	rcfg.api.username = s.user;
+	rcfg.api.password = s.secret;
+	rcfg.api.endpoint = cli->account.endpoint;
+	rcfg.api.region = cli->account.region;
+	rcfg.api.edge = cli->account.edge;
+	rcfg.http.cafile = cli->account.cafile;
+	rcfg.keys = s.keys;
+	rcfg.cache_dir = s.cache_dir;
+	rcfg.cache_size = mo->cache_size;
+	rcfg.ttl = cli->account.ttl;
+	rcfg.offline = mo->offline;
+	if (rc == TFS_OK)
+		rc = reader_pool_new(&pool, &rcfg, &err);
+	ctx.cli = cli;
+	ctx.s = &s;
+	memset(&fcfg, 0, sizeof(fcfg));
+	fcfg.mountpoint = mo->mountpoint;
+	fcfg.account_sid = cli->account.account_sid;
+	fcfg.foreground = mo->foreground;
+	fcfg.debug = mo->debug;
+	fcfg.single_thread = mo->single_thread;
+	fcfg.allow_other = mo->allow_other;
+	fcfg.offline = mo->offline;
+	fcfg.fuse_opts = mo->fuse_opts;
+	fcfg.refresh = mo->refresh;
+	fcfg.readers = pool;
+	fcfg.snapshot = snapshot_catalog;
+	fcfg.refresh_catalog = refresh_catalog;
+	fcfg.cipher_name = cipher_name;
+	fcfg.arg = &ctx;
+	if (rc == TFS_OK)
+		rc = fs_main(&fcfg, &err);
+	reader_pool_free(pool);
+	session_close(&s);
+report:
+	if (rc != TFS_OK)
+		cli_report(&err);
+	return cli_exit_status(rc);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -500,6 +669,8 @@ main(int argc, char **argv)
 		return run_sync(&cli);
 	case CLI_GET:
 		return run_get(&cli);
+	case CLI_MOUNT:
+		return run_mount(&cli);
 	}
 	return CLI_EXIT_USAGE;
 }

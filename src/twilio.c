@@ -346,8 +346,10 @@ twilio_resolve_media(struct twilio *t, enum item_kind kind,
 	if (rc != TFS_OK)
 		return tfs_error_set(err, TFS_ERR_NETWORK, "URL too long");
 	rc = api_get(t, url, 1024 * 1024, &resp, err);
-	if (rc != TFS_OK)
+	if (rc != TFS_OK) {
+		http_response_free(&resp);
 		return rc;
+	}
 	if (resp.status != 200 && (resp.status < 300 || resp.status >= 400))
 		rc = api_status(t, url, &resp, err);
 	else {

@@ -56,6 +56,12 @@ TWILIOFS=$build/asan/twiliofs TWILIOFS_MEM=$top/twiliofs \
 run env/lifecycle bash tests/env/test_env.sh
 TWILIOFS=$build/asan/twiliofs TFS_WORK=$work/account \
 	run integration/account bash tests/integration/test_account.sh
+TFS_TEST_READER=$build/asan/test_reader TFS_WORK=$work/reader \
+	run integration/reader bash tests/integration/test_reader.sh
+# A real FUSE mount, read with ffprobe, ffmpeg, rsync, getfattr, pread.
+TWILIOFS=$build/asan/twiliofs TWILIOFS_FAST=$top/twiliofs \
+	TFS_WORK=$work/mount \
+	run integration/mount bash tests/integration/test_mount.sh
 
 echo "=== summary: $pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ] || { echo "failed:$failed"; exit 1; }

@@ -25,7 +25,8 @@ enum cli_exit {
 enum cli_command {
 	CLI_DECRYPT = 1,
 	CLI_SYNC,
-	CLI_GET
+	CLI_GET,
+	CLI_MOUNT
 };
 
 /*
@@ -70,6 +71,17 @@ struct cli {
 	const char *sid;		/* get SID */
 	int part;			/* get --part N */
 	const char *output;		/* get OUTPUT; NULL or "-": stdout */
+	struct cli_mount {
+		const char *mountpoint;
+		int foreground;		/* -f */
+		int debug;		/* -d */
+		int single_thread;	/* -s */
+		int offline;		/* -o offline */
+		int allow_other;	/* -o allow_other */
+		long refresh;		/* -o refresh=SECONDS; 0 never */
+		long long cache_size;	/* -o cache_size=BYTES[KMG] */
+		char fuse_opts[1024];	/* other -o options, for FUSE */
+	} mount;
 };
 
 /*

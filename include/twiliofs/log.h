@@ -23,6 +23,12 @@ void log_set_level(enum log_level level);
 /* Whether a message at level would be printed (to skip costly formatting). */
 int log_enabled(enum log_level level);
 
+/*
+ * From now on, send messages to syslog (facility daemon) instead of
+ * stderr: for a mount that has gone into the background.
+ */
+void log_use_syslog(void);
+
 /* Print "twiliofs: " followed by the formatted message and a newline. */
 void log_msg(enum log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
