@@ -15,6 +15,7 @@
 
 #include "twiliofs/crypto.h"
 #include "twiliofs/decrypt.h"
+#include "twiliofs/io.h"
 
 /* Bytes read per step; two such buffers are the whole working set. */
 #define CHUNK (256 * 1024)
@@ -37,23 +38,6 @@ struct source {
 	long long size;			/* -1 unless seekable */
 	int owned;			/* we opened fd: close it */
 };
-
-static int
-write_all(int fd, const unsigned char *p, size_t len)
-{
-	ssize_t w;
-
-	while (len > 0) {
-		w = write(fd, p, len);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		p += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
 
 /* Read until cap bytes or end of input; *got is what was read. */
 static int
@@ -187,7 +171,7 @@ static int
 sink_write(struct sink *s, const unsigned char *p, size_t len,
     struct tfs_error *err)
 {
-	if (len == 0 || write_all(s->fd, p, len) == 0)
+	if (len == 0 || io_write_all(s->fd, p, len) == 0)
 		return TFS_OK;
 	return tfs_error_set(err, TFS_ERR_IO, "%s: write failed: %s",
 	    s->path != NULL ? s->path : "stdout", strerror(errno));

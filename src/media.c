@@ -9,6 +9,7 @@
 #include <openssl/crypto.h>
 
 #include "twiliofs/crypto.h"
+#include "twiliofs/io.h"
 #include "twiliofs/log.h"
 #include "twiliofs/media.h"
 
@@ -182,19 +183,10 @@ static int
 write_fd(const void *p, size_t n, void *arg)
 {
 	struct sink_fd *s = arg;
-	const char *c = p;
-	ssize_t w;
 
-	while (n > 0) {
-		w = write(s->fd, c, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		c += w;
-		n -= (size_t)w;
-		s->written += w;
-	}
+	if (io_write_all(s->fd, p, n) != 0)
+		return -1;
+	s->written += (long long)n;
 	return 0;
 }
 

@@ -17,6 +17,7 @@
 #include <openssl/evp.h>
 
 #include "twiliofs/crypto.h"
+#include "twiliofs/io.h"
 #include "twiliofs/log.h"
 #include "twiliofs/reader.h"
 
@@ -192,23 +193,6 @@ free_secret(char *s)
 		return;
 	OPENSSL_cleanse(s, strlen(s));
 	free(s);
-}
-
-static int
-write_all(int fd, const unsigned char *p, size_t len)
-{
-	ssize_t w;
-
-	while (len > 0) {
-		w = write(fd, p, len);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		p += w;
-		len -= (size_t)w;
-	}
-	return 0;
 }
 
 /* --- connections --- */
@@ -1161,7 +1145,7 @@ gcm_data(const void *p, size_t n, void *arg)
 		s->over = 1;
 		return -1;
 	}
-	if (write_all(s->fd, p, n) != 0) {
+	if (io_write_all(s->fd, p, n) != 0) {
 		s->werr = errno;
 		return -1;
 	}

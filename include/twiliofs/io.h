@@ -1,0 +1,15 @@
+/* SPDX-License-Identifier: MIT */
+/* io.h - whole writes to a file descriptor, whatever write(2) splits. */
+#ifndef TWILIOFS_IO_H
+#define TWILIOFS_IO_H
+
+#include <stddef.h>
+
+/*
+ * Write all len bytes of p to fd, retrying short writes and EINTR.
+ * 0, or -1 with errno set by the failing write.
+ */
+int io_write_all(int fd, const void *p, size_t len)
+	__attribute__((warn_unused_result));
+
+#endif
