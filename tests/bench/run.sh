@@ -108,4 +108,59 @@ while [ $# -gt 0 ]; do
 done
 echo "sync of $items+ items, cold / the same requests from a bare client: $(ratio "$t_twiliofs_sync_cold" "$t_python_sync_requests")x time" | tee -a "$out/results.txt"
 echo "sync, warm (listing only, nothing new) / cold: $(ratio "$t_twiliofs_sync_warm" "$t_twiliofs_sync_cold")x time" | tee -a "$out/results.txt"
+
+# ---- cold cat of a big CBC file through the mount vs curl ----------------
+# The test account with one more item: TFS_BENCH_MOUNT_MIB (256) MiB of
+# CBC, in a cache of its own. Each run mounts afresh (no page cache), reads
+# the file once, and unmounts; the baseline fetches the same ciphertext
+# from the same nginx with curl.
+bash tests/env/stop.sh "$envdir" >/dev/null 2>&1
+trap - EXIT
+bigmib=${TFS_BENCH_MOUNT_MIB:-256}
+benv=$out/env-big
+TFS_ENV_CACHE=$top/build/bench-env-cache TFS_ENV_BIG_MIB=$bigmib \
+	bash tests/env/start.sh "$benv" > "$out/env-big.log" 2>&1 ||
+	{ echo "bench: start.sh (big) failed; see $out/env-big.log" >&2; exit 1; }
+mnt=$out/mnt
+trap 'fusermount3 -u "$mnt" 2>/dev/null; bash tests/env/stop.sh "$benv" >/dev/null 2>&1' EXIT
+# shellcheck disable=SC1091
+. "$benv/env.sh"
+mkdir -p "$mnt"
+rm -rf "$out/mcache"
+"$bin" sync --cache-dir "$out/mcache" > /dev/null 2>&1
+big=$($PY -c "
+import json
+for e in json.load(open('$TFS_MANIFEST')):
+    if e['name'] == 'rt_big':
+        print('video/recordings/%s/%s.mkv' % (e['date_created'][:10], e['sid']))
+        break")
+sid=$(basename "$big" .mkv)
+mount_cat() {
+	"$bin" mount --cache-dir "$out/mcache" -o refresh=0 "$mnt" || return 1
+	cat "$mnt/$big" > /dev/null
+	fusermount3 -u "$mnt"
+}
+curl_get() {
+	url=$(curl -s --cacert "$TWILIOFS_CAFILE" -u "$TWILIO_API_KEY:$TWILIO_API_SECRET" \
+		"$TWILIOFS_ENDPOINT/video/v1/Recordings/$sid/Media" |
+		$PY -c 'import json,sys; print(json.load(sys.stdin)["redirect_to"])')
+	curl -s --cacert "$TWILIOFS_CAFILE" -o /dev/null "$url"
+}
+timed() {	# NAME FUNCTION: the median of $runs, seconds
+	: > "$out/$1.times"
+	i=0
+	while [ $i -lt "$runs" ]; do
+		s=$(date +%s.%N)
+		$2
+		e=$(date +%s.%N)
+		awk -v s="$s" -v e="$e" 'BEGIN { printf "%.2f\n", e - s }' >> "$out/$1.times"
+		i=$((i + 1))
+	done
+	sort -n "$out/$1.times" | sed -n "$(( (runs + 1) / 2 ))p"
+}
+t_curl=$(timed curl-big curl_get)
+t_cat=$(timed mount-cat-big mount_cat)
+printf '%-22s %9s\n' "curl-${bigmib}MiB" "$t_curl" | tee -a "$out/results.txt"
+printf '%-22s %9s\n' "mount-cat-${bigmib}MiB" "$t_cat" | tee -a "$out/results.txt"
+echo "cold cat of a $bigmib MiB CBC file through the mount (mount, read, unmount) / curl of its ciphertext: $(ratio "$t_cat" "$t_curl")x time" | tee -a "$out/results.txt"
 echo "results in $out/results.txt"

@@ -73,10 +73,22 @@ def mtime(path):
         return None
 
 
+# TFS_ENV_BIG_MIB=N adds "rt_big": an N MiB CBC video recording of random
+# bytes, for benchmarks (make bench); never in the tests' default cache.
+BIG_MIB = int(os.environ.get("TFS_ENV_BIG_MIB", "0") or 0)
+
+
 def is_current(cache):
     stamp = mtime(os.path.join(cache, ".done"))
     if stamp is None:
         return False
+    try:
+        with open(os.path.join(cache, ".big")) as f:
+            if int(f.read().strip() or 0) != BIG_MIB:
+                return False
+    except FileNotFoundError:
+        if BIG_MIB:
+            return False
     for dep in (SELF, MKFIX, ENCPY, os.path.join(cache, "fixtures", ".done")):
         t = mtime(dep)
         if t is None or t >= stamp:
@@ -391,6 +403,11 @@ SPECS = [
          media=("transcript", 3000, 1), scheme="gcm", key="C", lenhdr=True,
          source="re_C_docstable_stereo", listed=False),
 ]
+if BIG_MIB:
+    SPECS.append(dict(name="rt_big", kind="video_recording",
+                      date="2024-05-04T12:00:00Z", media=("raw", BIG_MIB),
+                      scheme="cbc", bits=256, key="A", lenhdr=True, room=0,
+                      codec="VP8"))
 
 PREFIX = {"video_recording": "RT", "composition": "CJ",
           "voice_recording": "RE", "transcript": "GT"}
@@ -423,6 +440,12 @@ def make_media(spec, base):
         out = base + ".wav"
         ff_wav(out, m[1], m[2], m[3])
         return [(out, "wav")]
+    if kind == "raw":	# random bytes, m[1] MiB, in an .mkv name
+        out = base + ".mkv"
+        with open(out, "wb") as f:
+            for _ in range(m[1]):
+                f.write(os.urandom(1 << 20))
+        return [(out, "mkv")]
     raise ValueError(kind)
 
 
@@ -458,6 +481,8 @@ def build(cache):
             os.unlink(dst)
         os.rename(os.path.join(b, name), dst)
     os.rmdir(b)
+    with open(os.path.join(cache, ".big"), "w") as f:
+        f.write("%d\n" % BIG_MIB)
     with open(os.path.join(cache, ".done"), "w") as f:
         f.write(account + "\n")
 
