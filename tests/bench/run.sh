@@ -164,3 +164,7 @@ printf '%-22s %9s\n' "curl-${bigmib}MiB" "$t_curl" | tee -a "$out/results.txt"
 printf '%-22s %9s\n' "mount-cat-${bigmib}MiB" "$t_cat" | tee -a "$out/results.txt"
 echo "cold cat of a $bigmib MiB CBC file through the mount (mount, read, unmount) / curl of its ciphertext: $(ratio "$t_cat" "$t_curl")x time" | tee -a "$out/results.txt"
 echo "results in $out/results.txt"
+# Clean up here, not in the trap: dash would take the trap's last status.
+trap - EXIT
+bash tests/env/stop.sh "$benv" >/dev/null 2>&1
+exit 0
