@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* log.c - one-line diagnostics on stderr. */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <syslog.h>
+#include <time.h>
 
 #include "twiliofs/log.h"
 
@@ -13,6 +15,14 @@
  */
 static atomic_int log_level = TFS_LOG_WARN;
 static atomic_int log_syslog;	/* 1: a daemon, stderr goes nowhere */
+
+/* The rate limit: lines in the current second, and lines dropped. */
+static struct {
+	pthread_mutex_t mu;
+	time_t second;
+	unsigned lines;
+	unsigned long dropped;
+} rate = { PTHREAD_MUTEX_INITIALIZER, 0, 0, 0 };
 
 void
 log_use_syslog(void)
@@ -58,9 +68,50 @@ sanitize(char *out, size_t cap, const char *in)
 	out[o] = '\0';
 }
 
+static void
+emit(enum log_level level, const char *line)
+{
+	if (atomic_load(&log_syslog)) {
+		syslog(level == TFS_LOG_ERROR ? LOG_ERR : level ==
+		    TFS_LOG_WARN ? LOG_WARNING : level == TFS_LOG_INFO ?
+		    LOG_INFO : LOG_DEBUG, "%s", line);
+		return;
+	}
+	/* One fprintf per line: stdio locks the stream, so lines never mix. */
+	fprintf(stderr, "twiliofs: %s\n", line);
+}
+
+/*
+ * Whether a line may go out now; *dropped gets how many were held back
+ * since the last line that went out (to be reported first).
+ */
+static int
+admit(unsigned long *dropped)
+{
+	time_t now = time(NULL);
+	int ok;
+
+	pthread_mutex_lock(&rate.mu);
+	if (now != rate.second) {
+		rate.second = now;
+		rate.lines = 0;
+	}
+	ok = rate.lines < LOG_BURST;
+	if (ok) {
+		rate.lines++;
+		*dropped = rate.dropped;
+		rate.dropped = 0;
+	} else
+		rate.dropped++;
+	pthread_mutex_unlock(&rate.mu);
+	return ok;
+}
+
 void
 log_msg(enum log_level level, const char *fmt, ...)
 {
+	unsigned long dropped = 0;
+	char note[96];
 	char raw[1024], clean[1024];
 	va_list ap;
 
@@ -70,12 +121,12 @@ log_msg(enum log_level level, const char *fmt, ...)
 	(void)vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
 	sanitize(clean, sizeof(clean), raw);
-	if (atomic_load(&log_syslog)) {
-		syslog(level == TFS_LOG_ERROR ? LOG_ERR : level ==
-		    TFS_LOG_WARN ? LOG_WARNING : level == TFS_LOG_INFO ?
-		    LOG_INFO : LOG_DEBUG, "%s", clean);
+	if (!admit(&dropped))
 		return;
+	if (dropped > 0) {
+		(void)snprintf(note, sizeof(note), "(%lu more messages were "
+		    "dropped: over %d a second)", dropped, LOG_BURST);
+		emit(TFS_LOG_WARN, note);
 	}
-	/* One fprintf per line: stdio locks the stream, so lines never mix. */
-	fprintf(stderr, "twiliofs: %s\n", clean);
+	emit(level, clean);
 }

@@ -6,7 +6,13 @@
  * are escaped, so a hostile file name or server string cannot forge extra
  * lines). Messages must never contain secrets; callers pass key SIDs and
  * file names, never key material, CEKs or credentials. Thread-safe.
+ *
+ * Rate-limited: at most LOG_BURST lines per second (a mount read by a
+ * retrying player must not flood the log); what is dropped is counted and
+ * reported in one line when logging resumes.
  */
+
+#define LOG_BURST 50
 #ifndef TWILIOFS_LOG_H
 #define TWILIOFS_LOG_H
 
