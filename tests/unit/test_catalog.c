@@ -45,31 +45,6 @@
 
 static char scratch[4096];	/* our private directory */
 
-static void
-remove_tree(const char *dir)
-{
-	struct dirent *de;
-	struct stat st;
-	char path[4096];
-	DIR *d;
-
-	d = opendir(dir);
-	if (d == NULL)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
-			continue;
-		unit_path(path, sizeof(path), dir, de->d_name);
-		if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
-			remove_tree(path);
-		else
-			(void)unlink(path);
-	}
-	closedir(d);
-	(void)rmdir(dir);
-}
-
 /* scratch/name into buf. */
 static char *
 spath(char *buf, size_t cap, const char *name)
@@ -225,39 +200,6 @@ check_env_bytes(const struct envelope *env, size_t cek_len, size_t iv_len,
 	pattern(want, iv_len, 11, seed);
 	CHECK(env->iv_len == iv_len && memcmp(env->iv, want, iv_len) == 0,
 	    "%s: IV bytes differ", what);
-}
-
-/* Reference base64 encoder (standard alphabet, padded). */
-static void
-b64enc(const unsigned char *in, size_t n, char *out)
-{
-	static const char abc[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	unsigned long v;
-	size_t i, o = 0;
-
-	for (i = 0; i + 2 < n; i += 3) {
-		v = (unsigned long)in[i] << 16 | (unsigned long)in[i + 1] << 8 |
-		    in[i + 2];
-		out[o++] = abc[v >> 18 & 63];
-		out[o++] = abc[v >> 12 & 63];
-		out[o++] = abc[v >> 6 & 63];
-		out[o++] = abc[v & 63];
-	}
-	if (n - i == 1) {
-		v = (unsigned long)in[i] << 16;
-		out[o++] = abc[v >> 18 & 63];
-		out[o++] = abc[v >> 12 & 63];
-		out[o++] = '=';
-		out[o++] = '=';
-	} else if (n - i == 2) {
-		v = (unsigned long)in[i] << 16 | (unsigned long)in[i + 1] << 8;
-		out[o++] = abc[v >> 18 & 63];
-		out[o++] = abc[v >> 12 & 63];
-		out[o++] = abc[v >> 6 & 63];
-		out[o++] = '=';
-	}
-	out[o] = '\0';
 }
 
 /* A raw SQLite handle on scratch/name/catalog.sqlite, for inspection. */
@@ -1464,8 +1406,8 @@ test_big_page(void)
 		    "%a, %d %b %Y %H:%M:%S +0000", &tm);
 		pattern(cek, sizeof(cek), 37, (int)i);
 		pattern(iv, sizeof(iv), 11, (int)i);
-		b64enc(cek, sizeof(cek), cek64);
-		b64enc(iv, sizeof(iv), iv64);
+		unit_b64enc(cek, sizeof(cek), cek64);
+		unit_b64enc(iv, sizeof(iv), iv64);
 		len += (size_t)snprintf(json + len, cap - len, "%s{"
 		    "\"account_sid\":\"" AC "\",\"sid\":\"RE%032zx\","
 		    "\"call_sid\":\"CA%032zx\",\"status\":\"completed\","
@@ -1545,6 +1487,6 @@ main(void)
 	test_two_processes();
 	test_big_page();
 
-	remove_tree(scratch);
+	unit_remove_tree(scratch);
 	return unit_done();
 }

@@ -40,39 +40,6 @@
 #define SEED_CB_SID "CR201607f4ca45a533cdca8d9a828c2a87"
 #define SID_HEX "0123456789abcdef0123456789abcdef"
 
-/* Reference base64 encoder (standard alphabet, padded). */
-static void
-b64enc(const unsigned char *in, size_t n, char *out)
-{
-	static const char abc[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	unsigned long v;
-	size_t i, o = 0;
-
-	for (i = 0; i + 2 < n; i += 3) {
-		v = (unsigned long)in[i] << 16 | (unsigned long)in[i + 1] << 8 |
-		    in[i + 2];
-		out[o++] = abc[v >> 18 & 63];
-		out[o++] = abc[v >> 12 & 63];
-		out[o++] = abc[v >> 6 & 63];
-		out[o++] = abc[v & 63];
-	}
-	if (n - i == 1) {
-		v = (unsigned long)in[i] << 16;
-		out[o++] = abc[v >> 18 & 63];
-		out[o++] = abc[v >> 12 & 63];
-		out[o++] = '=';
-		out[o++] = '=';
-	} else if (n - i == 2) {
-		v = (unsigned long)in[i] << 16 | (unsigned long)in[i + 1] << 8;
-		out[o++] = abc[v >> 18 & 63];
-		out[o++] = abc[v >> 12 & 63];
-		out[o++] = abc[v >> 6 & 63];
-		out[o++] = '=';
-	}
-	out[o] = '\0';
-}
-
 /* Fill env with junk, then envelope_init(): a test starts from here. */
 static void
 fresh(struct envelope *env, struct tfs_error *err)
@@ -167,13 +134,13 @@ test_b64(void)
 	/* Every byte value, every alphabet character. */
 	for (i = 0; i < 256; i++)
 		all[i] = (unsigned char)i;
-	b64enc(all, 256, enc);
+	unit_b64enc(all, 256, enc);
 	rc = dec(enc, 256, got, &len);
 	CHECK(rc == 0 && len == 256 && memcmp(got, all, 256) == 0,
 	    "bytes 0..255: %s, %zu bytes", unit_rcname(rc), len);
 	for (i = 0; i < 256; i++)
 		all[i] = (unsigned char)(255 - i);
-	b64enc(all, 255, enc);
+	unit_b64enc(all, 255, enc);
 	rc = dec(enc, 255, got, &len);
 	CHECK(rc == 0 && len == 255 && memcmp(got, all, 255) == 0,
 	    "bytes 255..1: %s, %zu bytes", unit_rcname(rc), len);
@@ -203,11 +170,11 @@ test_from_b64(void)
 		cek[i] = (unsigned char)(i * 7 + 3);
 	for (i = 0; i < sizeof(iv); i++)
 		iv[i] = (unsigned char)(0xf0 - i);
-	b64enc(cek, 256, cek_b64);
+	unit_b64enc(cek, 256, cek_b64);
 
 	/* 16-byte IV: CBC. */
 	fresh(&env, &err);
-	b64enc(iv, 16, iv_b64);
+	unit_b64enc(iv, 16, iv_b64);
 	rc = envelope_from_b64(&env, cek_b64, iv_b64, &err);
 	CHECK_RC(rc, TFS_OK, "16-byte IV");
 	CHECK(env.scheme == ENVELOPE_CBC, "16-byte IV gives scheme %d",
@@ -227,7 +194,7 @@ test_from_b64(void)
 
 	/* 12-byte IV: GCM. */
 	fresh(&env, &err);
-	b64enc(iv, 12, iv_b64);
+	unit_b64enc(iv, 12, iv_b64);
 	rc = envelope_from_b64(&env, cek_b64, iv_b64, &err);
 	CHECK_RC(rc, TFS_OK, "12-byte IV");
 	CHECK(env.scheme == ENVELOPE_GCM, "12-byte IV gives scheme %d",
@@ -237,7 +204,7 @@ test_from_b64(void)
 	/* Any other IV length. */
 	for (i = 0; i < sizeof(bad_iv) / sizeof(bad_iv[0]); i++) {
 		fresh(&env, &err);
-		b64enc(iv, bad_iv[i], iv_b64);
+		unit_b64enc(iv, bad_iv[i], iv_b64);
 		rc = envelope_from_b64(&env, cek_b64, iv_b64, &err);
 		CHECK_RC(rc, TFS_ERR_ENVELOPE, "%zu-byte IV", bad_iv[i]);
 		CHECK_DETAIL(&err, "%zu-byte IV", bad_iv[i]);
@@ -256,7 +223,7 @@ test_from_b64(void)
 	    err.detail);
 
 	/* Bad CEKs. */
-	b64enc(iv, 16, iv_b64);
+	unit_b64enc(iv, 16, iv_b64);
 	fresh(&env, &err);
 	rc = envelope_from_b64(&env, "", iv_b64, &err);
 	CHECK_RC(rc, TFS_ERR_ENVELOPE, "empty CEK");
@@ -271,13 +238,13 @@ test_from_b64(void)
 	    "bad CEK: the detail does not name the key: %s", err.detail);
 	/* Size limit: one RSA-8192 block fits, one byte more does not. */
 	fresh(&env, &err);
-	b64enc(cek, ENVELOPE_MAX_WRAPPED, cek_b64);
+	unit_b64enc(cek, ENVELOPE_MAX_WRAPPED, cek_b64);
 	rc = envelope_from_b64(&env, cek_b64, iv_b64, &err);
 	CHECK(rc == TFS_OK && env.wrapped_cek_len == ENVELOPE_MAX_WRAPPED &&
 	    memcmp(env.wrapped_cek, cek, ENVELOPE_MAX_WRAPPED) == 0,
 	    "a %d-byte CEK: %s", ENVELOPE_MAX_WRAPPED, unit_rcname(rc));
 	fresh(&env, &err);
-	b64enc(cek, ENVELOPE_MAX_WRAPPED + 1, cek_b64);
+	unit_b64enc(cek, ENVELOPE_MAX_WRAPPED + 1, cek_b64);
 	rc = envelope_from_b64(&env, cek_b64, iv_b64, &err);
 	CHECK_RC(rc, TFS_ERR_ENVELOPE, "a %d-byte CEK",
 	    ENVELOPE_MAX_WRAPPED + 1);

@@ -85,32 +85,6 @@ new_dir(char *buf, size_t cap, const char *name)
 	return buf;
 }
 
-/* rm -r of our own scratch tree (two levels deep at most). */
-static void
-remove_tree(const char *dir)
-{
-	struct dirent *de;
-	struct stat st;
-	char path[4096];
-	DIR *d;
-
-	d = opendir(dir);
-	if (d == NULL)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
-			continue;
-		unit_path(path, sizeof(path), dir, de->d_name);
-		if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
-			remove_tree(path);
-		else
-			(void)unlink(path);
-	}
-	closedir(d);
-	(void)rmdir(dir);
-}
-
 /*
  * keyring_load expecting TFS_ERR_CONFIG whose detail contains want (if
  * not NULL; case-insensitive) and is one line.
@@ -466,6 +440,6 @@ main(void)
 	test_load_refusals();
 	test_unwrap();
 
-	remove_tree(scratch);
+	unit_remove_tree(scratch);
 	return unit_done();
 }

@@ -56,37 +56,12 @@ sleep_ms(long ms)
 		;
 }
 
-static void
-remove_tree(const char *path)
-{
-	char sub[4096];
-	struct dirent *de;
-	struct stat st;
-	DIR *d;
-
-	if (lstat(path, &st) != 0)
-		return;
-	if (S_ISDIR(st.st_mode) && (d = opendir(path)) != NULL) {
-		while ((de = readdir(d)) != NULL) {
-			if (strcmp(de->d_name, ".") == 0 ||
-			    strcmp(de->d_name, "..") == 0)
-				continue;
-			unit_path(sub, sizeof(sub), path, de->d_name);
-			remove_tree(sub);
-		}
-		closedir(d);
-		(void)rmdir(path);
-		return;
-	}
-	(void)unlink(path);
-}
-
 /* scratch/name, made as a fresh directory. */
 static char *
 scratch_dir(char *buf, size_t cap, const char *name)
 {
 	unit_path(buf, cap, scratch, name);
-	remove_tree(buf);
+	unit_remove_tree(buf);
 	if (mkdir(buf, 0700) != 0) {
 		fprintf(stderr, "test_reader: cannot make %s\n", buf);
 		exit(99);
@@ -1203,6 +1178,6 @@ main(void)
 		fprintf(stderr, "test_reader: TFS_ENV_SH not set: the test "
 		    "account part runs from tests/integration/"
 		    "test_reader.sh\n");
-	remove_tree(scratch);
+	unit_remove_tree(scratch);
 	return unit_done();
 }

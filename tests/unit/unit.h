@@ -17,9 +17,12 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <ctype.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "twiliofs/error.h"
 
@@ -317,6 +320,66 @@ unit_path(char *buf, size_t cap, const char *dir, const char *name)
 		exit(99);
 	}
 	return buf;
+}
+
+/* rm -r of a scratch path: a directory and what it holds, or a file. */
+static inline void
+unit_remove_tree(const char *path)
+{
+	char sub[4096];
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+
+	if (lstat(path, &st) != 0)
+		return;
+	if (S_ISDIR(st.st_mode) && (d = opendir(path)) != NULL) {
+		while ((de = readdir(d)) != NULL) {
+			if (strcmp(de->d_name, ".") == 0 ||
+			    strcmp(de->d_name, "..") == 0)
+				continue;
+			unit_path(sub, sizeof(sub), path, de->d_name);
+			unit_remove_tree(sub);
+		}
+		closedir(d);
+		(void)rmdir(path);
+		return;
+	}
+	(void)unlink(path);
+}
+
+/* Reference base64 encoder (standard alphabet, padded), independent of
+ * the envelope module's decoder. out needs 4 * ((n + 2) / 3) + 1 bytes. */
+static inline void
+unit_b64enc(const unsigned char *in, size_t n, char *out)
+{
+	static const char abc[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	unsigned long v;
+	size_t i, o = 0;
+
+	for (i = 0; i + 2 < n; i += 3) {
+		v = (unsigned long)in[i] << 16 | (unsigned long)in[i + 1] << 8 |
+		    in[i + 2];
+		out[o++] = abc[v >> 18 & 63];
+		out[o++] = abc[v >> 12 & 63];
+		out[o++] = abc[v >> 6 & 63];
+		out[o++] = abc[v & 63];
+	}
+	if (n - i == 1) {
+		v = (unsigned long)in[i] << 16;
+		out[o++] = abc[v >> 18 & 63];
+		out[o++] = abc[v >> 12 & 63];
+		out[o++] = '=';
+		out[o++] = '=';
+	} else if (n - i == 2) {
+		v = (unsigned long)in[i] << 16 | (unsigned long)in[i + 1] << 8;
+		out[o++] = abc[v >> 18 & 63];
+		out[o++] = abc[v >> 12 & 63];
+		out[o++] = abc[v >> 6 & 63];
+		out[o++] = '=';
+	}
+	out[o] = '\0';
 }
 
 /* tests/data (or TFS_TESTDATA) / name into buf. */
