@@ -58,13 +58,9 @@ rm -rf "${W:?}/cache" "${W:?}/cache3" "${W:?}/home" "${W:?}/dest" "${W:?}/mnt"
 mkdir -p "$MNT"
 touch "$W/start.stamp"
 
-bash "$top/tests/env/start.sh" "$E" >"$W/env-start.log" 2>&1
-st=$?
-if [ $st -eq 77 ]; then
-	echo "SKIP: $(tail -1 "$W/env-start.log")"
-	exit 77
-fi
-[ $st -eq 0 ] || { echo "Bail out! tests/env/start.sh failed:"; tail -5 "$W/env-start.log"; exit 1; }
+# shellcheck source=tests/integration/account_lib.sh
+. "$here/account_lib.sh"
+account_start
 
 pids=''	# the twiliofs processes this test started (or found as its daemon)
 # shellcheck disable=SC2317
@@ -82,24 +78,7 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
-# shellcheck disable=SC1091
-. "$E/env.sh"
-unset TWILIO_AUTH_TOKEN TWILIO_REGION TWILIO_EDGE TWILIOFS_CACHE_DIR
-export HOME="$W/home" XDG_CACHE_HOME="$W/home/.cache"
-mkdir -p "$HOME"
-
-n=0 fails=0 why=''
-fail() { why="${why:+$why; }$*"; }
-case_end() {	# NAME
-	n=$((n + 1))
-	if [ -z "$why" ]; then echo "ok $n - $1"; else
-		fails=$((fails + 1)); echo "not ok $n - $1: $why"; fi
-	why=''
-}
-control() {	# OP JSON
-	curl -sf --cacert "$TWILIOFS_CAFILE" -X POST -d "$2" \
-	    "$TFS_CONTROL/$1" >/dev/null || fail "control $1 $2 failed"
-}
+account_use
 stats() {	# list+media+fetch+encrypted requests the mock has answered
 	curl -sf --cacert "$TWILIOFS_CAFILE" "$TFS_CONTROL/stats" | $PY -c "
 import json,sys; s=json.load(sys.stdin)
