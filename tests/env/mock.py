@@ -14,10 +14,14 @@ manifest, then its port to port_file.
 API shapes follow shared/reference/twilio-api.md; every product is served
 under /{product} (video, api, intelligence, accounts), as twiliofs's
 `endpoint` option maps https://{product}.twilio.com to URL/{product}.
-/__control/... (no auth) switches faults and reports counters.
+/__control/... (no auth) switches faults, products, per-item media
+failures and the real API's other shapes (voice media as a body, plain
+transcripts, external media, next-page links, malformed records, Range-less
+objects), changes objects' ETags, and reports counters.
 """
 
 import base64
+import copy
 import datetime
 import email.utils
 import hashlib
@@ -25,6 +29,7 @@ import http.server
 import json
 import os
 import re
+import signal
 import socket
 import ssl
 import sys
@@ -33,6 +38,14 @@ import time
 import urllib.parse
 
 DEFAULT_PAGE_SIZE = 2
+PRODUCTS = ("video", "api", "intelligence")
+LIST_KINDS = ("video_recording", "composition", "voice_recording",
+              "transcript")
+NEXT_PAGE_MODES = ("foreign", "self", "twilio_host", "cycle")
+# the real hosts, for /__control/shape next_page "twilio_host"
+TWILIO_HOST = {"video": "https://video.twilio.com",
+               "api": "https://api.twilio.com",
+               "intelligence": "https://intelligence.twilio.com"}
 MAX_PAGE_SIZE = 1000
 MAX_LOGGED_REQUESTS = 100000
 
@@ -63,6 +76,29 @@ def not_found(path):
                      "The requested resource %s was not found" % path)
 
 
+def status_error(status, path, headers=None):
+    """A Twilio JSON error for an injected status."""
+    if status == 404:
+        e = not_found(path)
+        e.headers = headers or {}
+        return e
+    code, msg = {
+        403: (20403, "Forbidden: this API key may not access this "
+                     "resource"),
+        429: (20429, "Too Many Requests"),
+        500: (20500, "Internal Server Error"),
+        502: (20502, "Bad Gateway"),
+        503: (20503, "Service Unavailable")}.get(
+            status, (20000 + status, "Injected fault"))
+    return HTTPError(status, code, msg, headers)
+
+
+def empty_shape():
+    """/__control/shape's settings at start (see README.md)."""
+    return {"voice_media": "redirect", "unencrypted": [], "external": {},
+            "next_page": None, "malformed": None, "norange": []}
+
+
 class Account:
     """The account's items and the mock's switchable state."""
 
@@ -79,6 +115,9 @@ class Account:
         self.base = None            # https://127.0.0.1:PORT, set on bind
         self.media_base = "https://127.0.0.1:%d" % cfg["nginx_port"]
         self.initial_bulk = int(cfg.get("bulk", 0))
+        # build.py's URI prefix of every object's Range-less twin
+        self.norange_prefix = self.data.get("norange_prefix", "/norange")
+        self.retagged = {}          # object file -> (atime, mtime) at start
         self.reset()
 
     # ---- state --------------------------------------------------------
@@ -89,8 +128,51 @@ class Account:
             self.ttl_max = None
             self.expired_next = 0
             self.faults = []
+            self.products = {}      # product -> status
+            self.media_fail = {}    # sid -> status
+            self.shape = empty_shape()
             self.stats = self.empty_stats()
             self.set_bulk_locked(self.initial_bulk)
+            self.untag_locked()
+
+    # ---- /__control/retag: nginx's ETag is "mtime-size" -----------------
+    def object_files(self, it):
+        out = []
+        for p in it["parts"]:
+            f = os.path.join(self.cache, p["file"])
+            if f not in out:
+                out.append(f)
+        return out
+
+    def retag_locked(self, it):
+        files = self.object_files(it)
+        if not files:
+            raise ValueError("%s has no media object" % it["sid"])
+        stats = [os.stat(f) for f in files]
+        new = max([int(time.time())] + [int(st.st_mtime) for st in stats]) \
+            + 1
+        for f, st in zip(files, stats):
+            self.retagged.setdefault(f, (st.st_atime, st.st_mtime))
+            os.utime(f, (st.st_atime, new))
+        return new, [{"object": p["object"],
+                      "etag": '"%x-%x"' % (new, p["enc_size"])}
+                     for p in it["parts"]]
+
+    def untag_locked(self):
+        """Give retagged object files their mtime at start back."""
+        for f, (at, mt) in self.retagged.items():
+            try:
+                os.utime(f, (at, mt))
+            except OSError as e:
+                log("cannot restore the mtime of %s: %s" % (f, e))
+        self.retagged = {}
+
+    def object_uri(self, it, part):
+        """The URI a signed URL names: the object's, or its Range-less
+        twin's for a /__control/shape norange item."""
+        if it["sid"] in self.shape["norange"]:
+            return self.norange_prefix + part["object"]
+        return part["object"]
 
     @staticmethod
     def empty_stats():
@@ -187,6 +269,23 @@ class Account:
         return "%s%s?AWSAccessKeyId=AKIATWILIOFSTEST0001&Expires=%d&" \
                "Signature=%s" % (self.media_base, uri, expires, sig)
 
+    # ---- /__control/shape next_page and malformed ----------------------
+    def shaped_page(self, kind, page, token):
+        """(next_page mode to apply or None, raw records to put first) for
+        this page of a kind's listing. Caller holds self.lock."""
+        first = page == 0 and not token
+        np = self.shape["next_page"]
+        mode = None
+        if np and np["kind"] == kind:
+            if np["mode"] == "cycle":
+                mode = "cycle" if page == 1 else None
+            elif first:
+                mode = np["mode"]
+        bad = self.shape["malformed"]
+        if bad and bad["kind"] == kind and first:
+            return mode, copy.deepcopy(bad["records"])
+        return mode, []
+
     # ---- the manifest ---------------------------------------------------
     def manifest(self):
         keys = self.data["keys"]
@@ -264,7 +363,7 @@ class Account:
                               "participant_sid": a["participant_sid"]},
             "track_name": a["track_name"],
             "offset": a["offset"],
-            "media_external_location": None,
+            "media_external_location": self.shape["external"].get(sid),
             "status_callback": None,
             "status_callback_method": "POST",
             "links": {"media": url + "/Media"},
@@ -294,7 +393,7 @@ class Account:
             "bitrate": a.get("bitrate"),
             "size": a.get("size"),
             "duration": a.get("duration"),
-            "media_external_location": None,
+            "media_external_location": self.shape["external"].get(sid),
             "status_callback": None,
             "status_callback_method": "POST",
             "url": url,
@@ -327,7 +426,8 @@ class Account:
             "track": "both",
             "uri": self.voice_uri(sid),
             "encryption_details": a["encryption_details"],
-            "media_url": "%s/api%s" % (self.base, self.voice_uri(sid, "")),
+            "media_url": self.shape["external"].get(sid) or
+            "%s/api%s" % (self.base, self.voice_uri(sid, "")),
             "subresource_uris": {
                 "add_on_results": self.voice_uri(sid, "/AddOnResults.json"),
                 "transcriptions": self.voice_uri(sid, "/Transcriptions.json"),
@@ -355,7 +455,9 @@ class Account:
             "duration": a.get("duration"),
             "url": url,
             "redaction": True,
-            "encryption_credential_sid": a["encryption_credential_sid"],
+            "encryption_credential_sid":
+                None if sid in self.shape["unencrypted"]
+                else a["encryption_credential_sid"],
             "links": {
                 "sentences": url + "/Sentences",
                 "encrypted_sentences": url + "/Sentences/Encrypted",
@@ -415,6 +517,26 @@ def paginate(items, size, page, token, acct):
         chunk = items[page * size:(page + 1) * size]
         more = len(items) > (page + 1) * size
     return chunk, more
+
+
+def parse_range(h, total):
+    """One byte range of a Range header: (first, last), "unsatisfiable",
+    or None to ignore the header (bad syntax, several ranges)."""
+    m = re.fullmatch(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*", h)
+    if not m or m.group(1) + m.group(2) == "":
+        return None
+    a, b = m.groups()
+    if a == "":
+        n = int(b)
+        if n == 0 or total == 0:
+            return "unsatisfiable"
+        return max(0, total - n), total - 1
+    a = int(a)
+    if b != "" and int(b) < a:
+        return None
+    if a >= total:
+        return "unsatisfiable"
+    return a, min(int(b) if b else total - 1, total - 1)
 
 
 def filter_dates(items, after=None, before=None):
@@ -553,6 +675,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     acct.stats["unauthorized"] += 1
                 raise HTTPError(401, 20003, "Authenticate", {
                     "WWW-Authenticate": 'Basic realm="Twilio API"'})
+            with acct.lock:
+                blocked = [st for prod, st in acct.products.items()
+                           if path.startswith("/%s/" % prod)]
+            if blocked:
+                raise status_error(blocked[0], path)
             if self.command not in ("GET", "HEAD"):
                 raise HTTPError(405, 20004, "Method not allowed")
             self.route(path)
@@ -674,6 +801,44 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     acct.deleted.add(sid)
                 return {"sid": sid, "listed": acct.visible[sid],
                         "deleted": sid in acct.deleted}
+        if op == "product":
+            prod = req["product"]
+            if prod not in PRODUCTS:
+                raise ValueError("product must be one of %s" %
+                                 ", ".join(PRODUCTS))
+            st = control_status(req["status"])
+            with acct.lock:
+                if st is None:
+                    acct.products.pop(prod, None)
+                else:
+                    acct.products[prod] = st
+                return {"products": dict(acct.products)}
+        if op == "media_fail":
+            sid = req["sid"]
+            st = control_status(req["status"])
+            with acct.lock:
+                if st is not None and acct.find(sid) is None:
+                    raise ValueError("unknown sid %s" % sid)
+                if st is None:
+                    acct.media_fail.pop(sid, None)
+                else:
+                    acct.media_fail[sid] = st
+                return {"media_fail": dict(acct.media_fail)}
+        if op == "shape":
+            with acct.lock:
+                new = copy.deepcopy(acct.shape)
+                for k, v in req.items():
+                    new[k] = self.shape_value(k, v)
+                acct.shape = new
+                return copy.deepcopy(new)
+        if op == "retag":
+            sid = req["sid"]
+            with acct.lock:
+                it = acct.find(sid)
+                if it is None:
+                    raise ValueError("unknown sid %s" % sid)
+                mtime, objs = acct.retag_locked(it)
+                return {"sid": sid, "mtime": mtime, "objects": objs}
         if op == "reset":
             acct.reset()
             with acct.lock:
@@ -685,6 +850,49 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 acct.write_manifest()
                 return {"count": len(acct.bulk)}
         return None
+
+    def shape_value(self, key, v):
+        """A /__control/shape setting, checked; ValueError if bad."""
+        acct = self.acct
+        if key not in empty_shape():
+            raise ValueError("unknown setting %s" % key)
+        if v is None:
+            return empty_shape()[key]
+
+        def sid_of(sid, kinds):
+            it = acct.find(sid) if isinstance(sid, str) else None
+            if it is None or it["kind"] not in kinds:
+                raise ValueError("%s: %r is not a %s SID" % (
+                    key, sid, " or ".join(kinds)))
+            return sid
+
+        if key == "voice_media":
+            if v not in ("redirect", "body"):
+                raise ValueError("voice_media must be redirect or body")
+            return v
+        if key == "unencrypted":
+            return [sid_of(s, ("transcript",)) for s in list(v)]
+        if key == "norange":
+            return [sid_of(s, LIST_KINDS) for s in list(v)]
+        if key == "external":
+            if not isinstance(v, dict) or not all(
+                    isinstance(u, str) for u in v.values()):
+                raise ValueError("external must map SIDs to URLs")
+            for s in v:
+                sid_of(s, ("video_recording", "composition",
+                           "voice_recording"))
+            return dict(v)
+        if not isinstance(v, dict) or v.get("kind") not in LIST_KINDS:
+            raise ValueError("%s needs a kind, one of %s" % (
+                key, ", ".join(LIST_KINDS)))
+        if key == "next_page":
+            if v.get("mode") not in NEXT_PAGE_MODES:
+                raise ValueError("next_page mode must be one of %s" %
+                                 ", ".join(NEXT_PAGE_MODES))
+            return {"kind": v["kind"], "mode": v["mode"]}
+        if not isinstance(v.get("records"), list):
+            raise ValueError("malformed needs a records list")
+        return {"kind": v["kind"], "records": v["records"]}
 
     # ---- the API ---------------------------------------------------------
     def route(self, path):
@@ -737,7 +945,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 if ext == ".mp3" and it["api"]["encryption_details"]:
                     raise HTTPError(400, 16109, "MP3 is not available for "
                                     "encrypted recordings")
-                return self.media_redirect(it, path)
+                if ext == ".mp3" or acct.shape["voice_media"] != "body":
+                    return self.media_redirect(it, path)
+                self.media_checks(it, path)
+                if acct.status_of(it) != "completed" or not it["parts"]:
+                    raise not_found(path)
+                f = os.path.join(acct.cache, it["parts"][0]["file"])
+                retagged = f in acct.retagged
+            return self.voice_body(f, retagged)
         if p == "/intelligence/v2/Transcripts":
             return self.list_v1("transcript", p, "transcripts")
         m = re.fullmatch(r"/intelligence/v2/Transcripts/%s"
@@ -752,7 +967,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     raise not_found(path)
                 if not sub:
                     return self.send(200, acct.transcript(it))
-                return self.encrypted(it, sub)
+                return self.encrypted(it, sub, path)
         if p == "/accounts/v1/Credentials/PublicKeys":
             return self.list_keys(p)
         m = re.fullmatch(r"/accounts/v1/Credentials/PublicKeys/%s" % SID, p)
@@ -774,27 +989,70 @@ class Handler(http.server.BaseHTTPRequestHandler):
             raise HTTPError(400, 20001, "Ttl must be between 1 and 3600")
         return ttl
 
+    def media_checks(self, it, path):
+        """/__control/media_fail and shape external (caller holds
+        acct.lock)."""
+        acct = self.acct
+        st = acct.media_fail.get(it["sid"])
+        if st is not None:
+            raise status_error(st, path)
+        if it["sid"] in acct.shape["external"]:
+            raise not_found(path)
+
     def media_redirect(self, it, path):
         acct = self.acct
+        self.media_checks(it, path)
         if acct.status_of(it) != "completed" or not it["parts"]:
             raise not_found(path)
-        url = acct.signed_url(it["parts"][0]["object"],
+        url = acct.signed_url(acct.object_uri(it, it["parts"][0]),
                               acct.ttl(self.ttl_param()))
         self.send(302, {"redirect_to": url}, headers={"Location": url})
 
-    def encrypted(self, it, sub):
+    def voice_body(self, f, retagged):
+        """shape voice_media "body": the object's bytes from the API
+        itself, with Range (one range), If-Range and an ETag."""
+        with open(f, "rb") as fh:
+            data = fh.read()
+        h = hashlib.sha1(data)
+        if retagged:        # /__control/retag changes this ETag too
+            h.update(b"retag %d" % int(os.stat(f).st_mtime))
+        etag = '"%s"' % h.hexdigest()
+        total = len(data)
+        headers = {"Accept-Ranges": "bytes", "ETag": etag}
+        rng = self.headers.get("Range")
+        if_range = self.headers.get("If-Range")
+        if rng and (if_range is None or if_range == etag):
+            r = parse_range(rng, total)
+            if r == "unsatisfiable":
+                headers["Content-Range"] = "bytes */%d" % total
+                raise HTTPError(416, 20416, "Range Not Satisfiable",
+                                headers)
+            if r is not None:
+                a, b = r
+                headers["Content-Range"] = "bytes %d-%d/%d" % (a, b, total)
+                return self.send(206, data[a:b + 1], "audio/x-wav",
+                                 headers)
+        self.send(200, data, "audio/x-wav", headers)
+
+    def encrypted(self, it, sub, path):
         acct = self.acct
+        st = acct.media_fail.get(it["sid"])
+        if st is not None:
+            raise status_error(st, path)
         if acct.status_of(it) != "completed":
-            raise not_found(self.path)
+            raise not_found(path)
+        if it["sid"] in acct.shape["unencrypted"]:
+            raise HTTPError(400, 20001, "Transcript is not encrypted")
         ttl = acct.ttl(600)
         url = "%s/intelligence/v2/Transcripts/%s%s" % (acct.base, it["sid"],
                                                        sub)
         if sub.startswith("/Sentences"):
-            body = {"location": acct.signed_url(it["parts"][0]["object"],
-                                                ttl),
+            body = {"location": acct.signed_url(
+                        acct.object_uri(it, it["parts"][0]), ttl),
                     "transcript_sid": it["sid"], "url": url}
         else:
-            body = {"locations": [acct.signed_url(p["object"], ttl)
+            body = {"locations": [acct.signed_url(acct.object_uri(it, p),
+                                                  ttl)
                                   for p in it["parts"][1:]],
                     "transcript_sid": it["sid"], "url": url}
         self.send(200, body, headers={"X-Rate-Limit-Limit": "100",
@@ -821,6 +1079,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                    "composition": acct.composition,
                    "transcript": acct.transcript}[kind]
             records = [rep(it) for it in chunk]
+            np, bad = acct.shaped_page(kind, page, token)
+        records = bad + records
         keep = {k: v for k, v in q.items()
                 if k not in ("PageSize", "Page", "PageToken")}
         base = acct.base + path
@@ -841,6 +1101,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
                               if more and chunk else None),
             "key": key,
         }
+        nxt = meta["next_page_url"]
+        if np == "self":
+            nxt = meta["url"]
+        elif np == "cycle":
+            nxt = url(0)
+        elif np == "foreign" and nxt:
+            nxt = foreign_url(acct.base, nxt)
+        elif np == "twilio_host" and nxt:
+            prod = path.split("/")[1]
+            nxt = TWILIO_HOST[prod] + nxt[len(acct.base) + 1 + len(prod):]
+        meta["next_page_url"] = nxt
         self.send(200, {key: records, "meta": meta})
 
     def list_2010(self):
@@ -863,6 +1134,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                          if it["date_created"][:10] <= before[:10]]
             chunk, more = paginate(items, size, page, token, acct)
             records = [acct.voice_recording(it) for it in chunk]
+            np, bad = acct.shaped_page("voice_recording", page, token)
         keep = {k: v for k, v in q.items()
                 if k not in ("PageSize", "Page", "PageToken")}
         base = acct.voice_uri()
@@ -874,12 +1146,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return base + "?" + urllib.parse.urlencode(args)
 
         start = page * size
+        nxt = uri(page + 1, "PA" + chunk[-1]["sid"]) if more and chunk \
+            else None
+        if np == "self":
+            nxt = uri(page, token)
+        elif np == "cycle":
+            nxt = uri(0)
+        elif np == "foreign" and nxt:
+            nxt = foreign_url(acct.base, acct.base + "/api" + nxt)
+        elif np == "twilio_host" and nxt:
+            nxt = TWILIO_HOST["api"] + nxt
         self.send(200, {
-            "recordings": records,
+            "recordings": bad + records,
             "first_page_uri": uri(0),
             "previous_page_uri": uri(page - 1) if page > 0 else None,
-            "next_page_uri": (uri(page + 1, "PA" + chunk[-1]["sid"])
-                              if more and chunk else None),
+            "next_page_uri": nxt,
             "uri": uri(page, token),
             "page": page,
             "page_size": size,
@@ -907,6 +1188,25 @@ class Handler(http.server.BaseHTTPRequestHandler):
                      "url": url(page),
                      "next_page_url": url(page + 1) if more else None,
                      "key": "credentials"}})
+
+
+def foreign_url(base, url):
+    """The same link from another origin string (localhost for 127.0.0.1,
+    the same server), marked Foreign=1 so stats show who followed it."""
+    assert url.startswith(base)
+    rest = url[len(base):]
+    return base.replace("//127.0.0.1:", "//localhost:", 1) + rest + \
+        ("&" if "?" in rest else "?") + "Foreign=1"
+
+
+def control_status(v):
+    """A status for product / media_fail: an HTTP error status or None."""
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int) or \
+            not 400 <= v <= 599:
+        raise ValueError("status must be an HTTP error status or null")
+    return v
 
 
 def classify(path):
@@ -953,10 +1253,17 @@ def main(argv):
     os.rename(tmp, cfg["port_file"])
     log("listening on %s (media %s, %d bulk items)" % (
         acct.base, acct.media_base, len(acct.bulk)))
+    # stop.sh's TERM: give retagged objects their mtime back on the way
+    # out (the cache is shared with later and parallel environments)
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     try:
         srv.serve_forever(poll_interval=0.5)
     except KeyboardInterrupt:
         pass
+    finally:
+        if acct.lock.acquire(timeout=2):
+            acct.untag_locked()
+            acct.lock.release()
 
 
 if __name__ == "__main__":

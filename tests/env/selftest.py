@@ -780,6 +780,354 @@ def check_stats_and_log(env):
          "\n".join(auth[:3]))
 
 
+# ---- the /__control switches for client tests (product, media_fail,
+# shape, retag) ------------------------------------------------------------
+
+def first(env, name):
+    return next(x for x in env.manifest if x["name"] == name)
+
+
+def err_code(r):
+    return (r.json() or {}).get("code")
+
+
+def check_product(env):
+    voice = "/api/2010-04-01/Accounts/%s/Recordings.json" % env.ac
+    env.ctl("product", {"product": "video", "status": 403})
+    r = env.api("/video/v1/Recordings")
+    j = r.json() or {}
+    T.ok(r.status == 403 and j.get("code") == 20403 and
+         j.get("message") == "Forbidden: this API key may not access this "
+         "resource" and j.get("status") == 403 and j.get("more_info"),
+         "product video 403: /video answers 403 code 20403", repr(r))
+    r2 = env.api("/video/v1/Compositions/CJ%s/Media" % ("0" * 32))
+    r3 = env.api(voice)
+    r4 = env.api("/video/v1/Recordings", auth=env.env["TWILIO_API_KEY"] +
+                 ":wrong")
+    T.ok(r2.status == 403 and r3.status == 200 and r4.status == 401,
+         "product video 403: every /video path, /api still 200, a wrong "
+         "secret still 401", str([r2.status, r3.status, r4.status]))
+    env.ctl("product", {"product": "intelligence", "status": 404})
+    r = env.api("/intelligence/v2/Transcripts")
+    r2 = env.api("/video/v1/Recordings")
+    T.ok(r.status == 404 and err_code(r) == 20404 and r2.status == 403,
+         "product intelligence 404: code 20404; video still 403", repr(r))
+    st = env.ctl("stats")
+    T.ok(any(q["path"] == "/intelligence/v2/Transcripts" and
+             q["status"] == 404 for q in st["requests"]),
+         "product-blocked requests are in stats")
+    env.ctl("product", {"product": "video", "status": None})
+    env.ctl("product", {"product": "intelligence", "status": None})
+    r = env.api("/video/v1/Recordings")
+    r2 = env.api("/intelligence/v2/Transcripts")
+    T.ok(r.status == 200 and r2.status == 200,
+         "product status null clears it", str([r.status, r2.status]))
+    r = env.curl(env.control + "/product", auth=False, method="POST",
+                 data={"product": "accounts", "status": 403})
+    T.ok(r.status == 400, "product: an unknown product is a 400", repr(r))
+
+
+def check_media_fail(env):
+    cj = first(env, "cj_webm_A")
+    env.ctl("media_fail", {"sid": cj["sid"], "status": 500})
+    rs = [media_url(env, cj)[0] for _ in range(2)]
+    f = env.api("/video/v1/Compositions/%s" % cj["sid"])
+    T.ok([r.status for r in rs] == [500] * 2 and err_code(rs[0]) == 20500
+         and f.status == 200,
+         "media_fail 500: the composition's /Media answers 500 every time, "
+         "its resource 200", str([r.status for r in rs]))
+    gt = first(env, "gt_A")
+    env.ctl("media_fail", {"sid": gt["sid"], "status": 404})
+    r1 = env.api("/intelligence/v2/Transcripts/%s/Sentences/Encrypted" %
+                 gt["sid"])
+    r2 = env.api("/intelligence/v2/Transcripts/%s/OperatorResults/"
+                 "Encrypted" % gt["sid"])
+    re_ = first(env, "re_A_docsget")
+    env.ctl("media_fail", {"sid": re_["sid"], "status": 503})
+    r3, _ = media_url(env, re_)
+    T.ok(r1.status == 404 and r2.status == 404 and err_code(r1) == 20404
+         and r3.status == 503,
+         "media_fail: transcript Sentences and OperatorResults 404, voice "
+         ".wav 503", str([r1.status, r2.status, r3.status]))
+    env.ctl("media_fail", {"sid": cj["sid"], "status": None})
+    T.ok(media_url(env, cj)[0].status == 302 and
+         media_url(env, re_)[0].status == 503,
+         "media_fail status null clears it (for that item only)")
+    env.ctl("reset")
+
+
+def check_voice_body(env):
+    v = first(env, "re_A_docsget")
+    with open(v["enc_file"], "rb") as f:
+        enc = f.read()
+    n = len(enc)
+    path = "/api/2010-04-01/Accounts/%s/Recordings/%s" % (env.ac, v["sid"])
+    env.ctl("shape", {"voice_media": "body"})
+    r = env.api(path + ".wav")
+    etag = r.h("etag") or ""
+    T.ok(r.status == 200 and r.body == enc and
+         r.h("content-type") == "audio/x-wav" and
+         r.h("accept-ranges") == "bytes" and
+         re.fullmatch(r'"[0-9a-f]{40}"', etag) is not None,
+         "voice_media body: .wav 200, audio/x-wav, the object's bytes, "
+         "Accept-Ranges, ETag", repr(r) + str(r.headers))
+    r = env.api(path + ".wav", rng="100-199")
+    T.ok(r.status == 206 and r.body == enc[100:200] and
+         r.h("content-range") == "bytes 100-199/%d" % n and
+         r.h("etag") == etag, "voice_media body: Range 100-199 -> 206",
+         repr(r) + str(r.headers))
+    r = env.api(path, rng="-32")
+    r2 = env.api(path + ".wav", rng="%d-" % (n - 10))
+    T.ok(r.status == 206 and r.body == enc[-32:] and
+         r.h("content-range") == "bytes %d-%d/%d" % (n - 32, n - 1, n) and
+         r2.status == 206 and r2.body == enc[-10:] and
+         r2.h("content-range") == "bytes %d-%d/%d" % (n - 10, n - 1, n),
+         "voice_media body: suffix bytes=-32 (no extension) and bytes=a-",
+         str([(r.status, r.h("content-range")),
+              (r2.status, r2.h("content-range"))]))
+    r = env.api(path + ".wav", rng="%d-" % n)
+    r2 = env.api(path + ".wav", rng="0-9", extra=("-H", 'If-Range: "x"'))
+    T.ok(r.status == 416 and r.h("content-range") == "bytes */%d" % n and
+         r2.status == 200 and r2.body == enc,
+         "voice_media body: unsatisfiable 416 bytes */N; a stale If-Range "
+         "gets the whole body", str([(r.status, r.h("content-range")),
+                                     r2.status]))
+    r = env.api(path + ".wav", head=True)
+    r2 = env.api(path + ".wav", auth=False)
+    T.ok(r.status == 200 and r.h("content-length") == str(n) and
+         r.h("etag") == etag and r2.status == 401,
+         "voice_media body: HEAD; 401 without auth",
+         str([r.status, r.h("content-length"), r2.status]))
+    env.ctl("shape", {"voice_media": "redirect"})
+    T.ok(media_url(env, v)[0].status == 302, "voice_media redirect: 302")
+
+
+def check_unencrypted(env):
+    a, b = first(env, "gt_A"), first(env, "gt_B")
+    env.ctl("shape", {"unencrypted": [b["sid"]]})
+    jb = env.api("/intelligence/v2/Transcripts/%s" % b["sid"]).json() or {}
+    ja = env.api("/intelligence/v2/Transcripts/%s" % a["sid"]).json() or {}
+    lst = env.api("/intelligence/v2/Transcripts?PageSize=100").json() or {}
+    inlist = {x["sid"]: x for x in lst.get("transcripts", [])}
+    T.ok("encryption_credential_sid" in jb and
+         jb["encryption_credential_sid"] is None and
+         inlist[b["sid"]]["encryption_credential_sid"] is None and
+         ja.get("encryption_credential_sid") == a["public_key_sid"],
+         "unencrypted: encryption_credential_sid null (resource and list), "
+         "others unchanged")
+    rs = [env.api("/intelligence/v2/Transcripts/%s/%s/Encrypted" % (
+        b["sid"], s)) for s in ("Sentences", "OperatorResults")]
+    j = rs[0].json() or {}
+    T.ok([r.status for r in rs] == [400, 400] and j.get("code") == 20001
+         and j.get("message") == "Transcript is not encrypted" and
+         media_url(env, a)[0].status == 200,
+         "unencrypted: Sentences/OperatorResults Encrypted 400 code 20001",
+         str(rs))
+    env.ctl("shape", {"unencrypted": None})
+
+
+def check_external(env):
+    rt, cj, re_ = (first(env, n) for n in ("rt_audio_E", "cj_mp4_B",
+                                            "re_D_oai"))
+    ext = {x["sid"]: "https://customer-bucket.example/%s.bin" % x["sid"]
+           for x in (rt, cj, re_)}
+    env.ctl("shape", {"external": ext})
+    jr = env.api("/video/v1/Recordings/%s" % rt["sid"]).json() or {}
+    jc = env.api("/video/v1/Compositions/%s" % cj["sid"]).json() or {}
+    jv = env.api("/api/2010-04-01/Accounts/%s/Recordings/%s.json" % (
+        env.ac, re_["sid"])).json() or {}
+    T.ok(jr.get("media_external_location") == ext[rt["sid"]] and
+         jc.get("media_external_location") == ext[cj["sid"]] and
+         jv.get("media_url") == ext[re_["sid"]],
+         "external: media_external_location (recording, composition), "
+         "media_url (voice)")
+    rs = [media_url(env, x)[0] for x in (rt, cj, re_)]
+    T.ok([r.status for r in rs] == [404] * 3 and
+         all(err_code(r) == 20404 for r in rs),
+         "external: their media answer 404 code 20404",
+         str([r.status for r in rs]))
+    env.ctl("shape", {"external": None})
+    j = env.api("/video/v1/Recordings/%s" % rt["sid"]).json() or {}
+    T.ok(j.get("media_external_location", 1) is None and
+         media_url(env, rt)[0].status == 302, "external null clears it")
+
+
+def check_next_page(env):
+    ep = env.endpoint
+    local = ep.replace("//127.0.0.1:", "//localhost:")
+    path = "/video/v1/Recordings"
+    normal = env.api(path).json()["meta"]
+    nxt = normal["next_page_url"]
+    want = {
+        "self": normal["url"],
+        "twilio_host": "https://video.twilio.com" + nxt[len(ep + "/video"):],
+        "foreign": local + nxt[len(ep):] + "&Foreign=1",
+    }
+    for mode, w in want.items():    # foreign last: it is followed next
+        env.ctl("shape", {"next_page": {"kind": "video_recording",
+                                        "mode": mode}})
+        m = env.api(path).json()["meta"]
+        T.ok(m["next_page_url"] == w and m["url"] == normal["url"],
+             "next_page %s: video first page's next_page_url" % mode,
+             "%s != %s" % (m["next_page_url"], w))
+    r = env.curl(want["foreign"])
+    m2 = (r.json() or {}).get("meta", {})
+    T.ok(r.status == 200 and m2.get("next_page_url", "").startswith(
+        ep + path + "?"),
+        "next_page foreign: the localhost link works; the next page's "
+        "link is normal", repr(r))
+    env.ctl("shape", {"next_page": {"kind": "video_recording",
+                                    "mode": "cycle"}})
+    m0 = env.api(path).json()["meta"]
+    m1 = env.curl(m0["next_page_url"]).json()["meta"]
+    T.ok(m0["next_page_url"] == nxt and
+         m1["next_page_url"] == normal["url"] == m0["url"],
+         "next_page cycle: page 1 links back to page 0",
+         str(m1["next_page_url"]))
+    env.ctl("shape", {"next_page": {"kind": "transcript",
+                                    "mode": "twilio_host"}})
+    mt = env.api("/intelligence/v2/Transcripts?PageSize=1").json()["meta"]
+    mv = env.api(path).json()["meta"]
+    T.ok(mt["next_page_url"].startswith(
+        "https://intelligence.twilio.com/v2/Transcripts?PageSize=1&Page=1&"
+        "PageToken=PAGT") and mv["next_page_url"] == nxt,
+        "next_page twilio_host (transcript): intelligence.twilio.com/v2; "
+        "other kinds normal", mt["next_page_url"])
+    env.ctl("shape", {"next_page": {"kind": "composition", "mode": "self"}})
+    mc = env.api("/video/v1/Compositions").json()["meta"]
+    T.ok(mc["next_page_url"] == mc["url"],
+         "next_page self (composition)")
+    vpath = "/api/2010-04-01/Accounts/%s/Recordings.json" % env.ac
+    env.ctl("shape", {"next_page": None})
+    vn = env.api(vpath).json()
+    vnxt = vn["next_page_uri"]
+    want = {"foreign": local + "/api" + vnxt + "&Foreign=1",
+            "self": vn["uri"],
+            "twilio_host": "https://api.twilio.com" + vnxt}
+    got = {}
+    for mode in want:
+        env.ctl("shape", {"next_page": {"kind": "voice_recording",
+                                        "mode": mode}})
+        got[mode] = env.api(vpath).json()["next_page_uri"]
+    T.ok(got == want, "next_page foreign/self/twilio_host (voice "
+         "next_page_uri)", str(got))
+    env.ctl("shape", {"next_page": {"kind": "voice_recording",
+                                    "mode": "cycle"}})
+    p0 = env.api(vpath).json()
+    p1 = env.curl(ep + "/api" + p0["next_page_uri"]).json()
+    T.ok(p0["next_page_uri"] == vnxt and
+         p1["next_page_uri"] == p0["first_page_uri"] == p0["uri"],
+         "next_page cycle (voice)", str(p1["next_page_uri"]))
+    env.ctl("shape", {"next_page": None})
+    T.ok(env.api(path).json()["meta"]["next_page_url"] == nxt,
+         "next_page null clears it")
+
+
+def check_malformed(env):
+    path = "/video/v1/Recordings"
+    normal = env.api(path).json()
+    bad = [{"sid": 12345, "status": "completed"}, "just a string",
+           {"sid": "RT../../etc", "status": "completed"}, None, [1, 2]]
+    env.ctl("shape", {"malformed": {"kind": "video_recording",
+                                    "records": bad}})
+    j = env.api(path).json()
+    p1 = env.curl(j["meta"]["next_page_url"]).json()
+    p1n = env.curl(normal["meta"]["next_page_url"]).json()
+    T.ok(j["recordings"] == bad + normal["recordings"] and
+         j["meta"] == normal["meta"] and p1 == p1n,
+         "malformed: raw records first on page 0, the page and paging "
+         "otherwise intact")
+    vpath = "/api/2010-04-01/Accounts/%s/Recordings.json" % env.ac
+    vn = env.api(vpath).json()
+    env.ctl("shape", {"malformed": {"kind": "voice_recording",
+                                    "records": ["x"]}})
+    v = env.api(vpath).json()
+    T.ok(v["recordings"] == ["x"] + vn["recordings"] and
+         v["next_page_uri"] == vn["next_page_uri"] and
+         env.api(path).json() == normal, "malformed (voice)")
+    env.ctl("shape", {"malformed": None})
+
+
+def check_norange(env):
+    e = first(env, "rt_video_A")
+    gt = first(env, "gt_B")
+    with open(e["enc_file"], "rb") as f:
+        enc = f.read()
+    env.ctl("shape", {"norange": [e["sid"], gt["sid"]]})
+    _, url = media_url(env, e)
+    _, gurl = media_url(env, gt)
+    base = env.env["TFS_MEDIA_BASE"]
+    T.ok(url and url.startswith(base + "/norange" + e["object"] + "?") and
+         gurl and gurl.startswith(base + "/norange/"),
+         "norange: signed URLs name /norange + the object URI", str(url))
+    r = env.curl(url, auth=False, rng="100-199")
+    T.ok(r.status == 200 and r.body == enc and r.h("content-range") is None
+         and r.h("x-amz-meta-x-amz-key") and r.h("etag"),
+         "norange: a Range request gets 200 and the whole body, with "
+         "x-amz-meta-* and ETag", repr(r))
+    bad = re.sub(r"Signature=(.)", lambda mm: "Signature=" +
+                 ("A" if mm.group(1) != "A" else "B"), url)
+    r = env.curl(bad, auth=False)
+    T.ok(r.status == 403, "norange: a bad signature is 403", repr(r))
+    env.ctl("shape", {"norange": []})
+    _, url = media_url(env, e)
+    r = env.curl(url, auth=False, rng="100-199")
+    T.ok("/norange" not in url and r.status == 206,
+         "norange [] : normal URLs again")
+
+
+def check_retag(env):
+    # a reserve item, so parallel tests on the same cache are not disturbed
+    e = first(env, "cj_reserve_webm_D")
+    env.ctl("add", {"sid": e["sid"]})
+    _, url = media_url(env, e)
+    e1 = env.curl(url, auth=False, head=True).h("etag")
+    res = env.ctl("retag", {"sid": e["sid"]})
+    r = env.curl(url, auth=False)
+    with open(e["enc_file"], "rb") as f:
+        enc = f.read()
+    T.ok(e1 and r.h("etag") != e1 and r.body == enc and
+         r.h("etag") == '"%x-%x"' % (res["mtime"], len(enc)) and
+         res["objects"][0]["etag"] == r.h("etag"),
+         "retag: nginx's ETag changes (mtime-size), the bytes do not",
+         "%s -> %s (%s)" % (e1, r.h("etag"), res))
+    res2 = env.ctl("retag", {"sid": e["sid"]})
+    e3 = env.curl(url, auth=False, head=True).h("etag")
+    T.ok(res2["mtime"] > res["mtime"] and e3 not in (e1, r.h("etag")),
+         "retag again: a newer mtime, another ETag")
+    env.ctl("reset")
+    e4 = env.curl(url, auth=False, head=True).h("etag")
+    T.ok(e4 == e1, "reset gives the object its ETag at start back",
+         "%s != %s" % (e4, e1))
+
+
+def check_switch_reset(env):
+    rt = first(env, "rt_video_A")
+    re_ = first(env, "re_A_docsget")
+    gt = first(env, "gt_A")
+    path = "/video/v1/Recordings"
+    normal = env.api(path).json()
+    env.ctl("product", {"product": "api", "status": 403})
+    env.ctl("media_fail", {"sid": rt["sid"], "status": 500})
+    env.ctl("shape", {"voice_media": "body", "unencrypted": [gt["sid"]],
+                      "external": {re_["sid"]: "https://x.example/a"},
+                      "next_page": {"kind": "video_recording",
+                                    "mode": "self"},
+                      "malformed": {"kind": "video_recording",
+                                    "records": [1]},
+                      "norange": [gt["sid"]]})
+    env.ctl("reset")
+    r1, u1 = media_url(env, rt)
+    r2, _ = media_url(env, re_)
+    r3, u3 = media_url(env, gt)
+    jt = env.api("/intelligence/v2/Transcripts/%s" % gt["sid"]).json()
+    T.ok(r1.status == 302 and r2.status == 302 and r3.status == 200 and
+         "/norange" not in u3 and jt["encryption_credential_sid"] and
+         env.api(path).json() == normal,
+         "reset clears product, media_fail and every shape setting",
+         str([r1.status, r2.status, r3.status]))
+
+
 def main(argv):
     if len(argv) != 2:
         sys.exit("usage: selftest.py DIR")
@@ -789,7 +1137,10 @@ def main(argv):
         for check in (check_files, check_media_real, check_auth,
                       check_paging, check_media, check_decrypt,
                       check_faults, check_stats_and_log, check_misc,
-                      check_control):
+                      check_control, check_product, check_media_fail,
+                      check_voice_body, check_unencrypted, check_external,
+                      check_next_page, check_malformed, check_norange,
+                      check_retag, check_switch_reset):
             try:
                 check(env)
             except Exception as e:      # a broken check is a failure
