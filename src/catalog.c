@@ -13,6 +13,7 @@
 #include <sqlite3.h>
 
 #include "twiliofs/catalog.h"
+#include "twiliofs/kind.h"
 
 #define CATALOG_FILE "catalog.sqlite"
 /* How long a statement waits for another process's write lock. */
@@ -29,19 +30,6 @@
 struct catalog {
 	sqlite3 *db;
 	char path[PATH_MAX];
-};
-
-/* What each kind's list page looks like. */
-static const struct {
-	const char *name;	/* for messages */
-	const char *path;	/* the records: JSON path of the list key */
-	const char *key;	/* meta.key when given */
-} kinds[ITEM_KINDS + 1] = {
-	{ NULL, NULL, NULL },
-	{ "video recordings", "$.recordings", "recordings" },
-	{ "video compositions", "$.compositions", "compositions" },
-	{ "voice recordings", "$.recordings", "recordings" },
-	{ "intelligence transcripts", "$.transcripts", "transcripts" },
 };
 
 /* --- errors and small helpers --- */
@@ -400,31 +388,30 @@ sql_unbase64(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 }
 
 /*
- * A SID we can key on and later use as a file name: 1 to ITEM_SID_LEN
- * printable ASCII characters, no '/', not "." or "..".
+ * tfs_sid_ok(text, prefix): 1 if text is a SID of that kind (the prefix
+ * and 32 hex digits: also safe as a file name), else 0. A server's
+ * identifier is checked against what we asked for, not trusted.
  */
-static int
-sid_ok(const char *s)
-{
-	size_t i;
-
-	if (s == NULL || s[0] == '\0' || strcmp(s, ".") == 0 ||
-	    strcmp(s, "..") == 0)
-		return 0;
-	for (i = 0; s[i] != '\0'; i++)
-		if (i >= ITEM_SID_LEN || s[i] < 0x20 || s[i] > 0x7e ||
-		    s[i] == '/')
-			return 0;
-	return 1;
-}
-
-/* tfs_sid_ok(text): 1 if sid_ok, else 0. */
 static void
 sql_sid_ok(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
+	const char *sid = (const char *)sqlite3_value_text(argv[0]);
+	const char *prefix = (const char *)sqlite3_value_text(argv[1]);
+
 	(void)argc;
 	sqlite3_result_int(ctx, sqlite3_value_type(argv[0]) == SQLITE_TEXT &&
-	    sid_ok((const char *)sqlite3_value_text(argv[0])));
+	    sid != NULL && prefix != NULL && kind_of_sid(sid) != 0 &&
+	    strncmp(sid, prefix, 2) == 0);
+}
+
+/* tfs_state(status): enum kind_state of a status value. */
+static void
+sql_state(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	const char *s = (const char *)sqlite3_value_text(argv[0]);
+
+	(void)argc;
+	sqlite3_result_int(ctx, (int)kind_state_of(s != NULL ? s : ""));
 }
 
 static int
@@ -437,7 +424,8 @@ register_functions(struct catalog *cat, struct tfs_error *err)
 	} fns[] = {
 		{ "tfs_time", 1, sql_time },
 		{ "tfs_unbase64", 2, sql_unbase64 },
-		{ "tfs_sid_ok", 1, sql_sid_ok },
+		{ "tfs_sid_ok", 2, sql_sid_ok },
+		{ "tfs_state", 1, sql_state },
 	};
 	size_t i;
 	int src;
@@ -502,9 +490,49 @@ migrate_v1(struct catalog *cat, struct tfs_error *err)
 	    "create the schema", err);
 }
 
+/*
+ * Version 2: what keeps an item from being served, and the sync's state
+ * per product. items.media_hold: 'external' (media in the customer's
+ * storage) or 'unencrypted' (not fetched as encrypted media), from the
+ * listing; listed_size: the size the listing gives (a change re-probes);
+ * key_state: 0 not checked, 1 a key of ours opens it, 2 none does.
+ * failures: the last failure to fetch an item's media, retried after
+ * retry_after. products: the last listing of each API product.
+ */
+static int
+migrate_v2(struct catalog *cat, struct tfs_error *err)
+{
+	return exec(cat,
+	    "ALTER TABLE items ADD COLUMN media_hold TEXT NOT NULL"
+	    " DEFAULT '';"
+	    "ALTER TABLE items ADD COLUMN listed_size INTEGER NOT NULL"
+	    " DEFAULT -1;"
+	    "ALTER TABLE items ADD COLUMN key_state INTEGER NOT NULL"
+	    " DEFAULT 0;"
+	    "CREATE TABLE failures ("
+	    " sid TEXT NOT NULL,"
+	    " part INTEGER NOT NULL,"
+	    " class TEXT NOT NULL,"
+	    " detail TEXT NOT NULL,"
+	    " count INTEGER NOT NULL DEFAULT 1,"
+	    " first_time INTEGER NOT NULL,"
+	    " last_time INTEGER NOT NULL,"
+	    " retry_after INTEGER NOT NULL DEFAULT 0,"
+	    " PRIMARY KEY (sid, part));"
+	    "CREATE TABLE products ("
+	    " product INTEGER PRIMARY KEY NOT NULL,"
+	    " last_ok INTEGER NOT NULL DEFAULT 0,"
+	    " last_try INTEGER NOT NULL DEFAULT 0,"
+	    " class TEXT NOT NULL DEFAULT '',"
+	    " detail TEXT NOT NULL DEFAULT '',"
+	    " skipped INTEGER NOT NULL DEFAULT 0);",
+	    "migrate the schema to version 2", err);
+}
+
 /* migrations[i] takes the schema from version i to i + 1. */
 static int (*const migrations[])(struct catalog *, struct tfs_error *) = {
 	migrate_v1,
+	migrate_v2,
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -717,7 +745,8 @@ create_staging(struct catalog *cat, struct tfs_error *err)
 	    " room_sid TEXT, participant_sid TEXT, call_sid TEXT,"
 	    " track_name TEXT, codec TEXT, container TEXT, media_url TEXT,"
 	    " enc_scheme INTEGER, enc_cek BLOB, enc_iv BLOB,"
-	    " public_key_sid TEXT, problem TEXT, api_json TEXT,"
+	    " public_key_sid TEXT, problem TEXT, media_hold TEXT,"
+	    " listed_size INTEGER, api_json TEXT,"
 	    " change INTEGER)", "create the staging tables", err);
 }
 
@@ -832,10 +861,14 @@ static const char map_records[] =
     " " MTEXT("call_sid") " AS call,"
     " " MTEXT("track_name") " AS track,"
     " " MTEXT("codec") " AS codec,"
-    " " MTEXT("container_format") " AS cformat,"
+    " max(CASE WHEN f.key = ?5 AND f.type = 'text' THEN f.value END)"
+    "  AS cvalue,"
     " " MTEXT("type") " AS mtype,"
-    " " MTEXT("format") " AS format,"
     " " MTEXT("uri") " AS uri,"
+    " max(CASE WHEN f.key = ?12 AND f.type = 'text' THEN f.value END)"
+    "  AS ext,"
+    " max(CASE WHEN f.key = ?13 THEN f.type END) AS enc_type,"
+    " " MEMBER("size") " AS size, " MTYPE("size") " AS size_type,"
     " max(CASE WHEN f.key = 'links' AND f.type = 'object'"
     "  THEN f.value END) AS links,"
     " " MEMBER("encryption_details") " AS ed_raw,"
@@ -857,24 +890,30 @@ static const char map_records[] =
     " coalesce(call, '') AS call_sid,"
     " coalesce(track, '') AS track_name,"
     " coalesce(lower(codec), '') AS codec,"
-    " CASE ?1"
-    "  WHEN 1 THEN CASE"
-    "   WHEN lower(cformat) IN ('mka', 'mkv') THEN lower(cformat)"
-    "   WHEN mtype = 'audio' THEN 'mka'"
-    "   WHEN mtype = 'video' THEN 'mkv' ELSE '' END"
-    "  WHEN 2 THEN CASE WHEN lower(format) IN ('mp4', 'webm')"
-    "   THEN lower(format) ELSE '' END"
-    "  WHEN 3 THEN 'wav' ELSE 'json' END AS container,"
-    " CASE ?1"
-    "  WHEN 3 THEN CASE WHEN uri GLOB '/*'"
+    /* The container: fixed, one of the allowed values, or by type. */
+    " coalesce(CASE WHEN ?9 IS NOT NULL THEN ?9"
+    "  WHEN cvalue NOT GLOB '*,*' AND instr(',' || ?6 || ',',"
+    "   ',' || lower(cvalue) || ',') > 0 THEN lower(cvalue)"
+    "  WHEN mtype = 'audio' THEN ?7"
+    "  WHEN mtype = 'video' THEN ?8 END, '') AS container,"
+    /* links.<?10>, or (no link member) the uri with .wav for .json. */
+    " CASE WHEN ?10 IS NULL THEN CASE WHEN uri GLOB '/*'"
     "   THEN rtrim(?2, '/') || CASE WHEN uri GLOB '*.json'"
     "    THEN substr(uri, 1, length(uri) - 5) ELSE uri END || '.wav'"
     "   ELSE '' END"
-    "  WHEN 4 THEN coalesce(" LINK("encrypted_sentences") ", '')"
-    "  ELSE coalesce(" LINK("media") ", '') END AS media_url,"
-    " CASE WHEN ?1 = 3 THEN ed_type END AS ed_type,"
+    "  ELSE coalesce(CASE json_type(links, '$.' || ?10) WHEN 'text'"
+    "   THEN json_extract(links, '$.' || ?10) END, '') END AS media_url,"
+    /* Media elsewhere than Twilio (the customer's bucket), or stored
+     * without encryption (a service without an encryption key). */
+    " CASE WHEN ext IS NOT NULL AND ext <> '' AND"
+    "  substr(ext, 1, length(rtrim(?2, '/')) + 1) <> rtrim(?2, '/') || '/'"
+    "  AND ext NOT GLOB 'https://*.twilio.com/*' THEN 'external'"
+    "  WHEN enc_type = 'null' THEN 'unencrypted' ELSE '' END AS hold,"
+    " CASE WHEN size_type = 'integer' AND size >= 0 THEN size ELSE -1"
+    "  END AS listed_size,"
+    " CASE WHEN ?11 THEN ed_type END AS ed_type,"
     /* An object, or that object as a JSON string (callback form). */
-    " CASE WHEN ?1 <> 3 THEN NULL WHEN ed_type = 'object' THEN ed_raw"
+    " CASE WHEN NOT ?11 THEN NULL WHEN ed_type = 'object' THEN ed_raw"
     "  WHEN ed_type = 'text' AND json_valid(ed_raw) AND"
     "  json_type(ed_raw) = 'object' THEN ed_raw END AS ed"
     " FROM p),";
@@ -912,20 +951,25 @@ static const char map_envelope[] =
     "  substr(pk, 1, 2) = 'CR' AND"
     "  substr(pk, 3) NOT GLOB '*[^0-9A-Fa-f]*' THEN pk ELSE '' END"
     "  AS public_key_sid,"
-    " problem, r.rec AS api_json FROM m JOIN temp.raw AS r USING (idx)) ";
+    " problem, hold, listed_size,"
+    " r.rec AS api_json FROM m JOIN temp.raw AS r USING (idx)) ";
 static const char map_store[] =
     "INSERT OR REPLACE INTO temp.page (sid, kind, status, error_code,"
     " date_created, duration, room_sid, participant_sid, call_sid,"
     " track_name, codec, container, media_url, enc_scheme, enc_cek,"
-    " enc_iv, public_key_sid, problem, api_json, change) "
+    " enc_iv, public_key_sid, problem, media_hold, listed_size, api_json,"
+    " change) "
     "SELECT f.sid, ?1, f.status, f.error_code, f.date_created,"
     " f.duration, f.room_sid, f.participant_sid, f.call_sid,"
     " f.track_name, f.codec, f.container, f.media_url, f.enc_scheme,"
-    " f.enc_cek, f.enc_iv, f.public_key_sid, f.problem, f.api_json,"
+    " f.enc_cek, f.enc_iv, f.public_key_sid, f.problem, f.hold,"
+    " f.listed_size, f.api_json,"
     " CASE WHEN i.sid IS NULL THEN 0"
     "  WHEN i.status IS NOT f.status"
     "   OR i.date_created IS NOT f.date_created"
-    "   OR (?1 = 3 AND (i.enc_scheme IS NOT f.enc_scheme"
+    "   OR i.media_hold IS NOT f.hold"
+    "   OR i.listed_size IS NOT f.listed_size"
+    "   OR (?11 AND (i.enc_scheme IS NOT f.enc_scheme"
     "    OR i.enc_cek IS NOT f.enc_cek OR i.enc_iv IS NOT f.enc_iv"
     "    OR i.public_key_sid IS NOT f.public_key_sid)) THEN 1"
     "  ELSE 2 END "
@@ -935,7 +979,7 @@ static const char map_store[] =
 static const char reset_sql[] =
     "UPDATE items SET media_known = 0, plaintext_size = -1,"
     " ciphertext_size = -1, etag = '', enc_scheme = 0, enc_cek = NULL,"
-    " enc_iv = NULL, public_key_sid = ''"
+    " enc_iv = NULL, public_key_sid = '', key_state = 0"
     " WHERE sid IN (SELECT sid FROM temp.page WHERE change = 1)";
 
 /*
@@ -947,11 +991,13 @@ static const char upsert_sql[] =
     "INSERT INTO items (sid, part, kind, status, error_code,"
     " date_created, duration, room_sid, participant_sid, call_sid,"
     " track_name, codec, container, media_url, enc_scheme, enc_cek,"
-    " enc_iv, public_key_sid, seen_generation, api_json, problem) "
+    " enc_iv, public_key_sid, seen_generation, api_json, problem,"
+    " media_hold, listed_size) "
     "SELECT sid, 0, kind, status, error_code, date_created, duration,"
     " room_sid, participant_sid, call_sid, track_name, codec, container,"
     " media_url, enc_scheme, enc_cek, enc_iv, public_key_sid, ?1,"
-    " api_json, problem FROM temp.page WHERE true "
+    " api_json, problem, media_hold, listed_size FROM temp.page"
+    " WHERE true "
     "ON CONFLICT (sid, part) DO UPDATE SET kind = excluded.kind,"
     " status = excluded.status, error_code = excluded.error_code,"
     " date_created = excluded.date_created,"
@@ -960,16 +1006,18 @@ static const char upsert_sql[] =
     " call_sid = excluded.call_sid, track_name = excluded.track_name,"
     " codec = excluded.codec, container = excluded.container,"
     " media_url = excluded.media_url,"
-    " enc_scheme = CASE WHEN excluded.kind = 3 THEN excluded.enc_scheme"
+    " enc_scheme = CASE WHEN ?2 THEN excluded.enc_scheme"
     "  ELSE items.enc_scheme END,"
-    " enc_cek = CASE WHEN excluded.kind = 3 THEN excluded.enc_cek"
+    " enc_cek = CASE WHEN ?2 THEN excluded.enc_cek"
     "  ELSE items.enc_cek END,"
-    " enc_iv = CASE WHEN excluded.kind = 3 THEN excluded.enc_iv"
+    " enc_iv = CASE WHEN ?2 THEN excluded.enc_iv"
     "  ELSE items.enc_iv END,"
-    " public_key_sid = CASE WHEN excluded.kind = 3"
+    " public_key_sid = CASE WHEN ?2"
     "  THEN excluded.public_key_sid ELSE items.public_key_sid END,"
     " seen_generation = excluded.seen_generation,"
-    " api_json = excluded.api_json, problem = excluded.problem";
+    " api_json = excluded.api_json, problem = excluded.problem,"
+    " media_hold = excluded.media_hold,"
+    " listed_size = excluded.listed_size";
 
 /* Operator results follow their transcript's metadata (?1 generation). */
 static const char parts_sql[] =
@@ -1024,17 +1072,24 @@ page_shape(struct catalog *cat, enum item_kind kind, const char *json,
 	static const char raw_sql[] =
 	    "INSERT INTO temp.raw (idx, type, rec)"
 	    " SELECT key, type, value FROM json_each(?1, ?2)";
+	/* Records we cannot key on: reported and skipped, the rest kept. */
 	static const char records_sql[] =
-	    "SELECT idx, CASE WHEN type IS NOT 'object' THEN 'is not an object'"
+	    "DELETE FROM temp.raw WHERE idx IN (SELECT idx FROM (SELECT idx,"
+	    " CASE WHEN type IS NOT 'object' THEN 'is not an object'"
 	    " WHEN json_type(rec, '$.sid') IS NOT 'text'"
 	    " THEN 'has no sid string'"
-	    " WHEN NOT tfs_sid_ok(json_extract(rec, '$.sid'))"
-	    " THEN 'has a sid that is empty, longer than 34 characters or"
-	    " not printable ASCII without /' END AS why"
-	    " FROM temp.raw WHERE why IS NOT NULL ORDER BY idx LIMIT 1";
-	const char *name = kinds[kind].name, *t;
+	    " WHEN NOT tfs_sid_ok(json_extract(rec, '$.sid'), ?1)"
+	    " THEN 'has a sid that is not ' || ?1 || ' and 32 hex digits'"
+	    " END AS why FROM temp.raw) WHERE why IS NOT NULL)"
+	    " RETURNING idx, CASE WHEN type IS NOT 'object'"
+	    " THEN 'is not an object' WHEN json_type(rec, '$.sid')"
+	    " IS NOT 'text' THEN 'has no sid string' ELSE 'has a sid that"
+	    " is not ' || ?1 || ' and 32 hex digits' END";
+	const struct kind_info *ki = kind_info(kind);
+	const char *name = ki->name, *key = ki->list_key, *t;
+	char path[64];
 	sqlite3_stmt *st = NULL;
-	int rc, n;
+	int rc, n, src;
 
 	rc = prepare(cat, valid_sql, &st, "read a page", err);
 	if (rc != TFS_OK)
@@ -1052,7 +1107,7 @@ page_shape(struct catalog *cat, enum item_kind kind, const char *json,
 	}
 	if (strcmp(t, "object") != 0) {
 		tfs_error_set(err, rc, "%s page is a JSON %s, not an object "
-		    "with a \"%s\" list", name, t, kinds[kind].key);
+		    "with a \"%s\" list", name, t, key);
 		goto out;
 	}
 	sqlite3_finalize(st);
@@ -1061,21 +1116,21 @@ page_shape(struct catalog *cat, enum item_kind kind, const char *json,
 	if (rc != TFS_OK)
 		goto out;
 	(void)sqlite3_bind_text(st, 1, json, -1, SQLITE_STATIC);
-	(void)sqlite3_bind_text(st, 2, kinds[kind].key, -1, SQLITE_STATIC);
+	(void)sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
 	rc = step_row(cat, st, "read a page", err);
 	if (rc != TFS_OK)
 		goto out;
 	rc = TFS_ERR_ENVELOPE;
 	t = (const char *)sqlite3_column_text(st, 1);
-	if (t != NULL && strcmp(t, kinds[kind].key) != 0) {
+	if (t != NULL && strcmp(t, key) != 0) {
 		tfs_error_set(err, rc, "%s page lists \"%.40s\" (meta.key), "
-		    "not \"%s\"", name, t, kinds[kind].key);
+		    "not \"%s\"", name, t, key);
 		goto out;
 	}
 	t = (const char *)sqlite3_column_text(st, 0);
 	if (t == NULL || strcmp(t, "array") != 0) {
 		tfs_error_set(err, rc, "%s page has %s \"%s\" list", name,
-		    t == NULL ? "no" : "a non-array", kinds[kind].key);
+		    t == NULL ? "no" : "a non-array", key);
 		goto out;
 	}
 	t = (const char *)sqlite3_column_text(st, 2);
@@ -1098,7 +1153,8 @@ page_shape(struct catalog *cat, enum item_kind kind, const char *json,
 	if (rc != TFS_OK)
 		goto out;
 	(void)sqlite3_bind_text(st, 1, json, -1, SQLITE_STATIC);
-	(void)sqlite3_bind_text(st, 2, kinds[kind].path, -1, SQLITE_STATIC);
+	(void)snprintf(path, sizeof(path), "$.%s", key);
+	(void)sqlite3_bind_text(st, 2, path, -1, SQLITE_TRANSIENT);
 	rc = step_done(cat, st, "read a page", err);
 	if (rc != TFS_OK)
 		goto out;
@@ -1108,28 +1164,26 @@ page_shape(struct catalog *cat, enum item_kind kind, const char *json,
 	rc = prepare(cat, records_sql, &st, "read a page", err);
 	if (rc != TFS_OK)
 		goto out;
-	switch (sqlite3_step(st)) {
-	case SQLITE_ROW:
-		rc = tfs_error_set(err, TFS_ERR_ENVELOPE, "%s page: record "
-		    "%lld %s", name, (long long)sqlite3_column_int64(st, 0),
-		    (const char *)sqlite3_column_text(st, 1));
-		break;
-	case SQLITE_DONE:
-		rc = TFS_OK;
-		break;
-	default:
-		rc = db_error(cat, sqlite3_errcode(cat->db), "read a page",
-		    err);
-		break;
+	(void)sqlite3_bind_text(st, 1, ki->prefix, -1, SQLITE_STATIC);
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		if (page->skipped++ == 0)
+			(void)snprintf(page->skip_detail,
+			    sizeof(page->skip_detail), "%s page: record %lld "
+			    "%s; skipped", name,
+			    (long long)sqlite3_column_int64(st, 0),
+			    (const char *)sqlite3_column_text(st, 1));
 	}
+	rc = src == SQLITE_DONE ? TFS_OK : db_error(cat, src, "read a page",
+	    err);
+	page->items -= page->skipped;
 out:
 	sqlite3_finalize(st);
 	return rc;
 }
 
-/* Run one statement binding ?1 to gen. */
+/* Run one statement binding ?1 to gen and ?2 to arg. */
 static int
-run_gen(struct catalog *cat, const char *sql, long long gen,
+run_gen(struct catalog *cat, const char *sql, long long gen, long long arg,
     const char *what, struct tfs_error *err)
 {
 	sqlite3_stmt *st = NULL;
@@ -1139,10 +1193,39 @@ run_gen(struct catalog *cat, const char *sql, long long gen,
 	if (rc != TFS_OK)
 		goto out;
 	(void)sqlite3_bind_int64(st, 1, gen);
+	if (sqlite3_bind_parameter_count(st) >= 2)
+		(void)sqlite3_bind_int64(st, 2, arg);
 	rc = step_done(cat, st, what, err);
 out:
 	sqlite3_finalize(st);
 	return rc;
+}
+
+/* Bind map_records' parameters: the kind's row of the table of kinds. */
+static void
+bind_kind(sqlite3_stmt *st, const struct kind_info *ki, const char *base)
+{
+	const char *text[] = { ki->container_member, ki->containers,
+	    ki->audio_container, ki->video_container, ki->fixed_container,
+	    ki->media_link };
+	int i;
+
+	(void)sqlite3_bind_int(st, 1, (int)ki->kind);
+	(void)sqlite3_bind_text(st, 2, base != NULL ? base : "", -1,
+	    SQLITE_STATIC);
+	(void)sqlite3_bind_int(st, 3, ITEM_URL_MAX);
+	(void)sqlite3_bind_int(st, 4, ENVELOPE_MAX_WRAPPED);
+	for (i = 0; i < 6; i++)		/* ?5 .. ?10; NULL stays NULL */
+		if (text[i] != NULL)
+			(void)sqlite3_bind_text(st, 5 + i, text[i], -1,
+			    SQLITE_STATIC);
+	(void)sqlite3_bind_int(st, 11, ki->envelope_listed);
+	if (ki->external_member != NULL)
+		(void)sqlite3_bind_text(st, 12, ki->external_member, -1,
+		    SQLITE_STATIC);
+	if (ki->encryption_member != NULL)
+		(void)sqlite3_bind_text(st, 13, ki->encryption_member, -1,
+		    SQLITE_STATIC);
 }
 
 /* Map the records of temp.raw into temp.page and count what they are. */
@@ -1170,11 +1253,7 @@ stage(struct catalog *cat, enum item_kind kind, const char *base_url,
 	rc = prepare(cat, sql, &st, "map a page", err);
 	if (rc != TFS_OK)
 		goto out;
-	(void)sqlite3_bind_int(st, 1, (int)kind);
-	(void)sqlite3_bind_text(st, 2, base_url != NULL ? base_url : "", -1,
-	    SQLITE_STATIC);
-	(void)sqlite3_bind_int(st, 3, ITEM_URL_MAX);
-	(void)sqlite3_bind_int(st, 4, ENVELOPE_MAX_WRAPPED);
+	bind_kind(st, kind_info(kind), base_url);
 	rc = step_done(cat, st, "map a page", err);
 	if (rc != TFS_OK)
 		goto out;
@@ -1207,18 +1286,17 @@ catalog_ingest_page(struct catalog *cat, enum item_kind kind,
 	int rc, own;
 
 	memset(page, 0, sizeof(*page));
-	if (kind < ITEM_VIDEO_RECORDING || kind > ITEM_TRANSCRIPT ||
-	    json == NULL)
+	if (kind_info(kind) == NULL || json == NULL)
 		return tfs_error_set(err, TFS_ERR_USAGE, "catalog_ingest_page: "
 		    "bad kind %d or no page", (int)kind);
-	if (kind == ITEM_VOICE_RECORDING && (base_url == NULL ||
+	if (kind_info(kind)->media_link == NULL && (base_url == NULL ||
 	    base_url[0] == '\0'))
 		return tfs_error_set(err, TFS_ERR_USAGE, "catalog_ingest_page: "
-		    "voice recordings need the API's base URL");
+		    "%s need the API's base URL", kind_info(kind)->name);
 	if (strlen(json) > PAGE_MAX)
 		return tfs_error_set(err, TFS_ERR_ENVELOPE, "%s page is larger "
 		    "than %d MiB; ask for smaller pages (PageSize)",
-		    kinds[kind].name, PAGE_MAX / (1024 * 1024));
+		    kind_info(kind)->name, PAGE_MAX / (1024 * 1024));
 	rc = tx_start(cat, &own, err);
 	if (rc != TFS_OK)
 		return rc;
@@ -1228,9 +1306,11 @@ catalog_ingest_page(struct catalog *cat, enum item_kind kind,
 	if (rc == TFS_OK)
 		rc = exec(cat, reset_sql, "reset changed items", err);
 	if (rc == TFS_OK)
-		rc = run_gen(cat, upsert_sql, generation, "store a page", err);
+		rc = run_gen(cat, upsert_sql, generation,
+		    kind_info(kind)->envelope_listed, "store a page", err);
 	if (rc == TFS_OK)
-		rc = run_gen(cat, parts_sql, generation, "update parts", err);
+		rc = run_gen(cat, parts_sql, generation, 0, "update parts",
+		    err);
 	if (rc == TFS_OK)
 		rc = exec(cat, "DELETE FROM temp.raw; DELETE FROM temp.page",
 		    "clear staging", err);
@@ -1299,7 +1379,9 @@ out:
 #define ITEM_COLUMNS "sid, part, kind, status, error_code, date_created," \
 	" duration, room_sid, participant_sid, call_sid, track_name, codec," \
 	" container, media_url, enc_scheme, enc_cek, enc_iv, public_key_sid," \
-	" plaintext_size, ciphertext_size, media_known, etag"
+	" plaintext_size, ciphertext_size, media_known, etag, media_hold," \
+	" key_state, (SELECT class FROM failures AS f WHERE f.sid =" \
+	" items.sid AND f.part = items.part)"
 
 /*
  * Text column col into dst (capacity cap). A value that does not fit is
@@ -1377,6 +1459,9 @@ row_item(struct catalog *cat, sqlite3_stmt *st, struct item *it,
 	env->ciphertext_size = sqlite3_column_int64(st, 19);
 	it->media_known = sqlite3_column_int(st, 20) != 0;
 	column_text(st, 21, it->etag, sizeof(it->etag), 0);
+	column_text(st, 22, it->hold, sizeof(it->hold), 0);
+	it->key_state = sqlite3_column_int(st, 23);
+	column_text(st, 24, it->fail_class, sizeof(it->fail_class), 0);
 	return TFS_OK;
 bad:
 	return tfs_error_set(err, TFS_ERR_IO, "catalog %s: the envelope of "
@@ -1420,7 +1505,7 @@ out:
  * to the catalog, and a slow fn (a download) holds no read snapshot.
  */
 static int
-iterate(struct catalog *cat, const char *sql,
+iterate(struct catalog *cat, const char *sql, long long p6,
     int (*fn)(const struct item *it, void *arg), void *arg,
     struct tfs_error *err)
 {
@@ -1443,6 +1528,8 @@ iterate(struct catalog *cat, const char *sql,
 		(void)sqlite3_bind_text(st, 3, k_sid, -1, SQLITE_TRANSIENT);
 		(void)sqlite3_bind_int(st, 4, k_part);
 		(void)sqlite3_bind_int(st, 5, BATCH);
+		if (sqlite3_bind_parameter_count(st) >= 6)
+			(void)sqlite3_bind_int64(st, 6, p6);
 		for (n = 0; n < BATCH; n++) {
 			src = sqlite3_step(st);
 			if (src == SQLITE_DONE)
@@ -1476,15 +1563,33 @@ out:
 }
 
 int
-catalog_foreach_pending(struct catalog *cat,
+catalog_foreach_pending(struct catalog *cat, long long retry_clock,
     int (*fn)(const struct item *it, void *arg), void *arg,
     struct tfs_error *err)
 {
 	/* No ?1: pending items are ordered across kinds. */
 	return iterate(cat, "SELECT " ITEM_COLUMNS " FROM items"
 	    " WHERE status = 'completed' AND media_known = 0"
+	    " AND media_hold = ''"
 	    " AND (date_created, sid, part) > (?2, ?3, ?4)"
-	    " ORDER BY date_created, sid, part LIMIT ?5", fn, arg, err);
+	    " AND NOT EXISTS (SELECT 1 FROM failures AS f WHERE f.sid ="
+	    "  items.sid AND f.part = items.part AND f.retry_after > ?6)"
+	    " ORDER BY date_created, sid, part LIMIT ?5", retry_clock, fn,
+	    arg, err);
+}
+
+int
+catalog_foreach_keycheck(struct catalog *cat, int recheck,
+    int (*fn)(const struct item *it, void *arg), void *arg,
+    struct tfs_error *err)
+{
+	/* ?6: the key_state values to look at again (0, or 0 and 2). */
+	return iterate(cat, "SELECT " ITEM_COLUMNS " FROM items"
+	    " WHERE status = 'completed' AND media_known = 1"
+	    " AND enc_scheme <> 0 AND key_state IN (0, ?6)"
+	    " AND (date_created, sid, part) > (?2, ?3, ?4)"
+	    " ORDER BY date_created, sid, part LIMIT ?5", recheck ? 2 : 0,
+	    fn, arg, err);
 }
 
 int
@@ -1494,10 +1599,14 @@ catalog_foreach(struct catalog *cat,
 {
 	return iterate(cat, "SELECT " ITEM_COLUMNS " FROM items"
 	    " WHERE (kind, date_created, sid, part) > (?1, ?2, ?3, ?4)"
-	    " ORDER BY kind, date_created, sid, part LIMIT ?5", fn, arg, err);
+	    " ORDER BY kind, date_created, sid, part LIMIT ?5", 0, fn, arg,
+	    err);
 }
 
 /* --- media --- */
+
+static int sid_part_exec(struct catalog *cat, const char *sql,
+    const char *sid, int part, const char *what, struct tfs_error *err);
 
 /* Whether env is something we can store and give back as it is. */
 static int
@@ -1573,7 +1682,8 @@ catalog_set_media(struct catalog *cat, const char *sid, int part,
 	    " media_url = coalesce(?3, items.media_url),"
 	    " enc_scheme = ?4, enc_cek = ?5, enc_iv = ?6,"
 	    " public_key_sid = ?7, plaintext_size = ?8,"
-	    " ciphertext_size = ?9, media_known = 1, etag = ?10";
+	    " ciphertext_size = ?9, media_known = 1, etag = ?10,"
+	    " key_state = 0";
 	sqlite3_stmt *st = NULL;
 	int rc, own = 0, kind = 0, tx = 0;
 
@@ -1598,7 +1708,7 @@ catalog_set_media(struct catalog *cat, const char *sid, int part,
 	rc = main_kind(cat, sid, &kind, err);
 	if (rc != TFS_OK)
 		goto out;
-	if (part > 0 && kind != ITEM_TRANSCRIPT) {
+	if (part > 0 && kind_info(kind)->part_media_path == NULL) {
 		rc = tfs_error_set(err, TFS_ERR_USAGE, "catalog_set_media: "
 		    "%.40s is not a transcript; only transcripts have parts",
 		    sid);
@@ -1625,6 +1735,9 @@ catalog_set_media(struct catalog *cat, const char *sid, int part,
 	(void)sqlite3_bind_text(st, 10, etag != NULL ? etag : "", -1,
 	    SQLITE_STATIC);
 	rc = step_done(cat, st, "record media", err);
+	if (rc == TFS_OK)
+		rc = sid_part_exec(cat, "DELETE FROM failures WHERE sid = ?1"
+		    " AND part = ?2", sid, part, "clear a failure", err);
 out:
 	sqlite3_finalize(st);
 	if (tx)
@@ -1632,10 +1745,173 @@ out:
 	return rc;
 }
 
+/* Run sql binding ?1 sid and ?2 part (and ?3 n, when it has one). */
+static int
+sid_part_exec3(struct catalog *cat, const char *sql, const char *sid,
+    int part, long long n, const char *what, struct tfs_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	rc = prepare(cat, sql, &st, what, err);
+	if (rc != TFS_OK)
+		return rc;
+	(void)sqlite3_bind_text(st, 1, sid, -1, SQLITE_STATIC);
+	(void)sqlite3_bind_int(st, 2, part);
+	if (sqlite3_bind_parameter_count(st) >= 3)
+		(void)sqlite3_bind_int64(st, 3, n);
+	rc = step_done(cat, st, what, err);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+sid_part_exec(struct catalog *cat, const char *sql, const char *sid,
+    int part, const char *what, struct tfs_error *err)
+{
+	return sid_part_exec3(cat, sql, sid, part, 0, what, err);
+}
+
+/* Retry a failed item no sooner than this: 1 min, doubling, at most 6 h
+ * (a nightly sync always retries; a 5-minute refresh does not hammer). */
+#define BACKOFF_FIRST 60
+#define BACKOFF_CAP (6 * 3600)
+
+int
+catalog_fail(struct catalog *cat, const char *sid, int part,
+    const char *class, const char *detail, long long now,
+    struct tfs_error *err)
+{
+	static const char sql[] =
+	    "INSERT INTO failures (sid, part, class, detail, first_time,"
+	    " last_time, retry_after) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?5 + ?6)"
+	    " ON CONFLICT (sid, part) DO UPDATE SET class = excluded.class,"
+	    " detail = excluded.detail, count = failures.count + 1,"
+	    " last_time = excluded.last_time,"
+	    " retry_after = ?5 + min(?7, ?6 << min(failures.count, 20))";
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	rc = prepare(cat, sql, &st, "record a failure", err);
+	if (rc != TFS_OK)
+		return rc;
+	(void)sqlite3_bind_text(st, 1, sid, -1, SQLITE_STATIC);
+	(void)sqlite3_bind_int(st, 2, part);
+	(void)sqlite3_bind_text(st, 3, class, -1, SQLITE_STATIC);
+	(void)sqlite3_bind_text(st, 4, detail, -1, SQLITE_STATIC);
+	(void)sqlite3_bind_int64(st, 5, now);
+	(void)sqlite3_bind_int(st, 6, BACKOFF_FIRST);
+	(void)sqlite3_bind_int(st, 7, BACKOFF_CAP);
+	rc = step_done(cat, st, "record a failure", err);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+catalog_mark_stale(struct catalog *cat, const char *sid, int part,
+    struct tfs_error *err)
+{
+	return sid_part_exec(cat, "UPDATE items SET media_known = 0"
+	    " WHERE sid = ?1 AND part = ?2", sid, part, "mark an item stale",
+	    err);
+}
+
+int
+catalog_set_key_state(struct catalog *cat, const char *sid, int part,
+    int state, struct tfs_error *err)
+{
+	return sid_part_exec3(cat, "UPDATE items SET key_state = ?3"
+	    " WHERE sid = ?1 AND part = ?2", sid, part, state,
+	    "record the key check", err);
+}
+
+int
+catalog_foreach_failure(struct catalog *cat,
+    int (*fn)(const struct catalog_failure *f, void *arg), void *arg,
+    struct tfs_error *err)
+{
+	struct catalog_failure f;
+	sqlite3_stmt *st = NULL;
+	int rc, src;
+
+	rc = prepare(cat, "SELECT f.sid, f.part, i.kind, f.class, f.detail,"
+	    " f.count, f.last_time, f.retry_after FROM failures AS f"
+	    " JOIN items AS i ON i.sid = f.sid AND i.part = 0"
+	    " ORDER BY f.class, f.sid, f.part", &st, "list failures", err);
+	if (rc != TFS_OK)
+		return rc;
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		memset(&f, 0, sizeof(f));
+		column_text(st, 0, f.sid, sizeof(f.sid), 0);
+		f.part = sqlite3_column_int(st, 1);
+		f.kind = (enum item_kind)sqlite3_column_int(st, 2);
+		column_text(st, 3, f.class, sizeof(f.class), 1);
+		column_text(st, 4, f.detail, sizeof(f.detail), 1);
+		f.count = sqlite3_column_int64(st, 5);
+		f.last_time = sqlite3_column_int64(st, 6);
+		f.retry_after = sqlite3_column_int64(st, 7);
+		if (fn(&f, arg) != 0)
+			break;
+	}
+	rc = src == SQLITE_ROW || src == SQLITE_DONE ? TFS_OK :
+	    db_error(cat, src, "list failures", err);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+catalog_product_set(struct catalog *cat, enum kind_product product,
+    const struct catalog_product *p, struct tfs_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	rc = prepare(cat, "INSERT OR REPLACE INTO products (product, last_ok,"
+	    " last_try, class, detail, skipped) VALUES (?1, ?2, ?3, ?4, ?5,"
+	    " ?6)", &st, "record a product's sync", err);
+	if (rc != TFS_OK)
+		return rc;
+	(void)sqlite3_bind_int(st, 1, (int)product);
+	(void)sqlite3_bind_int64(st, 2, p->last_ok);
+	(void)sqlite3_bind_int64(st, 3, p->last_try);
+	(void)sqlite3_bind_text(st, 4, p->class, -1, SQLITE_STATIC);
+	(void)sqlite3_bind_text(st, 5, p->detail, -1, SQLITE_STATIC);
+	(void)sqlite3_bind_int64(st, 6, p->skipped);
+	rc = step_done(cat, st, "record a product's sync", err);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+catalog_product_get(struct catalog *cat, enum kind_product product,
+    struct catalog_product *p, struct tfs_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, src;
+
+	memset(p, 0, sizeof(*p));
+	rc = prepare(cat, "SELECT last_ok, last_try, class, detail, skipped"
+	    " FROM products WHERE product = ?1", &st, "read a product's sync",
+	    err);
+	if (rc != TFS_OK)
+		return rc;
+	(void)sqlite3_bind_int(st, 1, (int)product);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW) {
+		p->last_ok = sqlite3_column_int64(st, 0);
+		p->last_try = sqlite3_column_int64(st, 1);
+		column_text(st, 2, p->class, sizeof(p->class), 1);
+		column_text(st, 3, p->detail, sizeof(p->detail), 1);
+		p->skipped = sqlite3_column_int64(st, 4);
+	}
+	rc = src == SQLITE_ROW || src == SQLITE_DONE ? TFS_OK :
+	    db_error(cat, src, "read a product's sync", err);
+	sqlite3_finalize(st);
+	return rc;
+}
+
 /* --- counts --- */
 
-/* Statuses that will not become completed (ours: "invalid"). */
-#define FAILED "('failed', 'absent', 'error', 'canceled', 'invalid')"
 
 int
 catalog_count(struct catalog *cat, enum item_kind kind,
@@ -1645,15 +1921,25 @@ catalog_count(struct catalog *cat, enum item_kind kind,
 	int rc, src;
 
 	memset(out, 0, sizeof(*out));
-	rc = prepare(cat, "SELECT sum(status = 'completed'),"
-	    " sum(status = 'completed' AND media_known = 0),"
-	    " sum(status NOT IN ('completed', 'deleted') AND"
-	    "  status NOT IN " FAILED "),"
-	    " sum(status IN " FAILED ")"
+	/* ?2.. the enum kind_state values (tfs_state). */
+	rc = prepare(cat, "SELECT sum(tfs_state(status) = ?2),"
+	    " sum(tfs_state(status) = ?2 AND media_known = 0"
+	    "  AND media_hold = ''),"
+	    " sum(tfs_state(status) = ?3), sum(tfs_state(status) = ?4),"
+	    " sum(tfs_state(status) = ?2 AND media_hold = 'external'),"
+	    " sum(tfs_state(status) = ?2 AND media_hold = 'unencrypted'),"
+	    " sum(tfs_state(status) = ?2 AND media_known = 1"
+	    "  AND key_state = 2),"
+	    " sum(tfs_state(status) = ?2 AND media_known = 0 AND EXISTS"
+	    "  (SELECT 1 FROM failures AS f WHERE f.sid = items.sid"
+	    "  AND f.part = items.part))"
 	    " FROM items WHERE kind = ?1", &st, "count items", err);
 	if (rc != TFS_OK)
 		goto out;
 	(void)sqlite3_bind_int(st, 1, (int)kind);
+	(void)sqlite3_bind_int(st, 2, STATE_DONE);
+	(void)sqlite3_bind_int(st, 3, STATE_PROCESSING);
+	(void)sqlite3_bind_int(st, 4, STATE_FAILED);
 	src = sqlite3_step(st);
 	if (src != SQLITE_ROW) {
 		rc = db_error(cat, src, "count items", err);
@@ -1663,6 +1949,10 @@ catalog_count(struct catalog *cat, enum item_kind kind,
 	out->pending = (size_t)sqlite3_column_int64(st, 1);
 	out->processing = (size_t)sqlite3_column_int64(st, 2);
 	out->failed = (size_t)sqlite3_column_int64(st, 3);
+	out->external = (size_t)sqlite3_column_int64(st, 4);
+	out->unencrypted = (size_t)sqlite3_column_int64(st, 5);
+	out->nokey = (size_t)sqlite3_column_int64(st, 6);
+	out->failing = (size_t)sqlite3_column_int64(st, 7);
 	rc = TFS_OK;
 out:
 	sqlite3_finalize(st);

@@ -3,6 +3,8 @@
 #define _GNU_SOURCE	/* getopt_long, explicit_bzero */
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +82,7 @@ static const char usage_decrypt[] =
 "                          $XDG_CACHE_HOME/twiliofs/ACCOUNT_SID)\n" \
 "  --page-size N           records per API page (default: the maximum)\n" \
 "  --ttl SECONDS           lifetime asked for signed media URLs (600)\n" \
+"  --log-file PATH         append messages there too (created 0600)\n" \
 "  -v, --verbose           say more (twice: debug)\n"
 
 static const char usage_sync[] =
@@ -107,7 +110,11 @@ static const char usage_mount[] =
 "  -o refresh=SECONDS      catalog refresh period (300; 0: never)\n"
 "  -o offline              serve the catalog and cache only, no network\n"
 "  -o cache_size=SIZE      verified ciphertext kept (2G; K, M, G)\n"
-"  -o allow_other          other users may read (files 0444, dirs 0555)\n"
+"  -o allow_other          other users may read (umask 022 unless given)\n"
+"  -o uid=N|USER, -o gid=N|GROUP\n"
+"                          owner shown for every entry (default: yours)\n"
+"  -o umask=OCTAL          files 0666, dirs 0777 less umask (default 077;\n"
+"                          022 with allow_other); writes still fail: EROFS\n"
 "  -o OPTION               anything else goes to FUSE\n"
 ACCOUNT_OPTIONS_HELP;
 
@@ -130,9 +137,12 @@ cli_exit_status(int code)
 		return CLI_EXIT_OK;
 	case TFS_ERR_CONFIG:
 	case TFS_ERR_AUTH:
+	case TFS_ERR_FORBIDDEN:
 		return CLI_EXIT_CONFIG;
 	case TFS_ERR_NETWORK:
 	case TFS_ERR_EXPIRED:
+	case TFS_ERR_PROTOCOL:
+	case TFS_ERR_CHANGED:
 		return CLI_EXIT_NETWORK;
 	case TFS_ERR_ENVELOPE:
 	case TFS_ERR_NOKEY:
@@ -188,7 +198,8 @@ enum {
 	OPT_PAGE_SIZE,
 	OPT_TTL,
 	OPT_INCREMENTAL,
-	OPT_PART
+	OPT_PART,
+	OPT_LOG_FILE
 };
 
 /* Check the decrypt options make one complete request. */
@@ -295,7 +306,7 @@ static const struct {
 	{ "endpoint", OPT_ENDPOINT }, { "region", OPT_REGION },
 	{ "edge", OPT_EDGE }, { "cafile", OPT_CAFILE },
 	{ "cache_dir", OPT_CACHE_DIR }, { "page_size", OPT_PAGE_SIZE },
-	{ "ttl", OPT_TTL }
+	{ "ttl", OPT_TTL }, { "log_file", OPT_LOG_FILE }
 };
 
 static int
@@ -328,6 +339,7 @@ set_account(struct cli *cli, const char *cmd, int id, const char *v)
 	case OPT_EDGE: a->edge = v; break;
 	case OPT_CAFILE: a->cafile = v; break;
 	case OPT_CACHE_DIR: a->cache_dir = v; break;
+	case OPT_LOG_FILE: cli->log_file = v; break;
 	case OPT_PAGE_SIZE:
 		if (parse_int(v, 1, 1000, &a->page_size) != 0) {
 			log_msg(TFS_LOG_ERROR, "%s: page_size must be 1 to "
@@ -370,6 +382,65 @@ parse_size(const char *s, long long *out)
 	return 0;
 }
 
+/* uid=N or uid=USER (gid= with a group), as sshfs takes them; -1: bad. */
+static long long
+parse_owner(const char *v, int group)
+{
+	const struct passwd *pw;
+	const struct group *gr;
+	char *end;
+	long long n;
+
+	errno = 0;
+	n = strtoll(v, &end, 10);
+	if (errno == 0 && end != v && *end == '\0')
+		return n >= 0 && n < 0xffffffffLL ? n : -1;
+	if (group) {
+		gr = getgrnam(v);
+		return gr != NULL ? (long long)gr->gr_gid : -1;
+	}
+	pw = getpwnam(v);
+	return pw != NULL ? (long long)pw->pw_uid : -1;
+}
+
+/*
+ * uid=, gid=, umask=: ours, not libfuse's (whose umask would make every
+ * file executable). Returns -2 if item is none of them, -1 if handled, or
+ * an exit status.
+ */
+static int
+set_mount_access(struct cli_mount *m, const char *item, const char *value)
+{
+	int group = strcmp(item, "gid") == 0;
+	long long id;
+	char *end;
+	long mask;
+
+	if (value != NULL && (group || strcmp(item, "uid") == 0)) {
+		id = parse_owner(value, group);
+		if (id < 0) {
+			log_msg(TFS_LOG_ERROR, "mount: %s=%.40s: no such %s "
+			    "(a number or a name)", item, value, group ?
+			    "group" : "user");
+			return CLI_EXIT_USAGE;
+		}
+		*(group ? &m->gid : &m->uid) = id;
+		return -1;
+	}
+	if (value == NULL || strcmp(item, "umask") != 0)
+		return -2;
+	errno = 0;
+	mask = strtol(value, &end, 8);
+	if (errno != 0 || end == value || *end != '\0' || mask < 0 ||
+	    mask > 0777) {
+		log_msg(TFS_LOG_ERROR, "mount: umask must be octal, 000 to "
+		    "777, not '%.20s'", value);
+		return CLI_EXIT_USAGE;
+	}
+	m->umask = (int)mask;
+	return -1;
+}
+
 /*
  * The mount's own -o options, and everything else passed on to FUSE.
  * Returns -1 if handled, or an exit status.
@@ -381,6 +452,9 @@ set_mount_o(struct cli *cli, char *item, char *value)
 	size_t len = strlen(m->fuse_opts);
 	int w;
 
+	w = set_mount_access(m, item, value);
+	if (w != -2)
+		return w;
 	if (strcmp(item, "offline") == 0 && value == NULL) {
 		m->offline = 1;
 		return -1;
@@ -485,6 +559,18 @@ account_defaults(struct cli_account *a)
 	a->ttl = 600;
 }
 
+/* The log file, from now on; CLI_EXIT_CONFIG (said why) if refused. */
+static int
+open_log_file(const char *path)
+{
+	struct tfs_error err = { 0, "" };
+
+	if (log_open_file(path, &err) == TFS_OK)
+		return -1;
+	cli_report(&err);
+	return CLI_EXIT_CONFIG;
+}
+
 /* sync and get: account options, then their own. */
 static int
 parse_account_cmd(struct cli *cli, const char *cmd, int argc, char **argv,
@@ -505,6 +591,7 @@ parse_account_cmd(struct cli *cli, const char *cmd, int argc, char **argv,
 		BOTH("cache-dir", "cache_dir", OPT_CACHE_DIR),
 		BOTH("page-size", "page_size", OPT_PAGE_SIZE),
 		{ "ttl", required_argument, NULL, OPT_TTL },
+		BOTH("log-file", "log_file", OPT_LOG_FILE),
 		{ "incremental", no_argument, NULL, OPT_INCREMENTAL },
 		{ "part", required_argument, NULL, OPT_PART },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -521,6 +608,8 @@ parse_account_cmd(struct cli *cli, const char *cmd, int argc, char **argv,
 		cli->account.account_sid = account;
 	cli->mount.refresh = 300;
 	cli->mount.cache_size = 2LL * 1024 * 1024 * 1024;
+	cli->mount.uid = cli->mount.gid = -1;
+	cli->mount.umask = -1;
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, cli->command == CLI_MOUNT ?
@@ -582,6 +671,8 @@ parse_account_cmd(struct cli *cli, const char *cmd, int argc, char **argv,
 		cli->sid = argv[optind];
 		cli->output = nargs > 1 ? argv[optind + 1] : NULL;
 	}
+	if (cli->log_file != NULL && open_log_file(cli->log_file) >= 0)
+		return CLI_EXIT_CONFIG;
 	if (cli->account.account_sid == NULL ||
 	    cli->account.account_sid[0] == '\0') {
 		log_msg(TFS_LOG_ERROR, "%s: no account: set TWILIO_ACCOUNT_SID "
@@ -787,9 +878,19 @@ void
 cli_sync_summary(enum item_kind kind, const struct sync_kind_report *r,
     const struct catalog_counts *c)
 {
-	printf("%s: %zu listed (%zu new, %zu changed, %zu removed%s); %zu "
-	    "completed, %zu pending, %zu processing, %zu failed\n",
+	printf("%s: %zu listed (%zu new, %zu changed, %zu removed%s%s); %zu "
+	    "completed, %zu pending, %zu processing, %zu failed",
 	    sync_kind_name(kind), r->listed, r->added, r->changed, r->removed,
-	    r->complete ? "" : ", listing stopped early", c->completed,
-	    c->pending, c->processing, c->failed);
+	    r->complete ? "" : ", listing stopped early", r->skipped ?
+	    ", malformed records skipped" : "", c->completed, c->pending,
+	    c->processing, c->failed);
+	if (c->failing)
+		printf(", %zu failing", c->failing);
+	if (c->nokey)
+		printf(", %zu no key", c->nokey);
+	if (c->external)
+		printf(", %zu external", c->external);
+	if (c->unencrypted)
+		printf(", %zu unencrypted", c->unencrypted);
+	printf("\n");
 }

@@ -20,10 +20,18 @@
 /* Bytes read per step; two such buffers are the whole working set. */
 #define CHUNK (256 * 1024)
 
-/* Where plaintext goes: stdout, or a file that appears only on commit. */
+/*
+ * Where plaintext goes. A regular file appears only on commit: it is
+ * written to a temp file in the directory of the file OUTPUT leads to (a
+ * symlink is written through) and renamed onto it. stdout, a device or a
+ * FIFO is written in place, like cp and curl -o do, so it is a stream:
+ * nothing written to it can be withdrawn.
+ */
 struct sink {
 	int fd;
-	const char *path;		/* final name; NULL for stdout */
+	const char *path;		/* OUTPUT as given; NULL for stdout */
+	int stream;			/* in place: cannot be withdrawn */
+	char final[PATH_MAX];		/* the file OUTPUT leads to */
 	char dir[PATH_MAX];		/* its directory */
 	char base[PATH_MAX];		/* its last component */
 	char tmp[PATH_MAX];		/* temp name; "" if anonymous */
@@ -37,6 +45,9 @@ struct source {
 	int seekable;
 	long long size;			/* -1 unless seekable */
 	int owned;			/* we opened fd: close it */
+	int known;			/* dev and ino are set */
+	dev_t dev;			/* which file it is, so that */
+	ino_t ino;			/* OUTPUT cannot be it */
 };
 
 /* Read until cap bytes or end of input; *got is what was read. */
@@ -90,6 +101,7 @@ source_open(struct source *src, const char *input, int fd,
 	src->seekable = 0;
 	src->size = -1;
 	src->owned = 0;
+	src->known = 0;
 	if (fd >= 0) {
 		src->fd = fd;
 		src->name = input;
@@ -107,7 +119,12 @@ source_open(struct source *src, const char *input, int fd,
 			return tfs_error_set(err, TFS_ERR_IO, "%s: cannot open "
 			    "input: %s", input, strerror(errno));
 	}
-	if (fstat(src->fd, &st) == 0 && S_ISREG(st.st_mode)) {
+	if (fstat(src->fd, &st) != 0)
+		return TFS_OK;
+	src->known = 1;
+	src->dev = st.st_dev;
+	src->ino = st.st_ino;
+	if (S_ISREG(st.st_mode)) {
 		src->seekable = 1;
 		src->size = (long long)st.st_size;
 	}
@@ -121,24 +138,137 @@ source_close(struct source *src)
 		close(src->fd);
 }
 
-static int
-sink_open(struct sink *s, const char *output, struct tfs_error *err)
+static const char *
+sink_label(const struct sink *s)
 {
-	char buf[PATH_MAX];
+	return s->path != NULL ? s->path : "stdout";
+}
 
-	memset(s, 0, sizeof(*s));
-	if (output == NULL || strcmp(output, "-") == 0) {
-		s->fd = STDOUT_FILENO;
-		return TFS_OK;
-	}
-	s->path = output;
-	/* dirname() and basename() may modify their argument: copy first. */
-	if (snprintf(buf, sizeof(buf), "%s", output) >= (int)sizeof(buf))
+/* Replace path, a symlink, by the path it names, as open(2) reads it. */
+static int
+follow_link(char *path, const char *output, struct tfs_error *err)
+{
+	char link[PATH_MAX], dir[PATH_MAX];
+	ssize_t len;
+	int n;
+
+	len = readlink(path, link, sizeof(link));
+	if (len < 0)
+		return tfs_error_set(err, TFS_ERR_IO, "%s: cannot read the "
+		    "symbolic link %s: %s", output, path, strerror(errno));
+	if ((size_t)len == sizeof(link))
 		return tfs_error_set(err, TFS_ERR_IO, "%s: path too long",
 		    output);
+	link[len] = '\0';
+	(void)snprintf(dir, sizeof(dir), "%s", path);
+	/* A relative target is relative to the link's own directory. */
+	if (link[0] == '/')
+		n = snprintf(path, PATH_MAX, "%s", link);
+	else
+		n = snprintf(path, PATH_MAX, "%s/%s", dirname(dir), link);
+	if (n >= PATH_MAX)
+		return tfs_error_set(err, TFS_ERR_IO, "%s: path too long",
+		    output);
+	return TFS_OK;
+}
+
+/*
+ * Follow OUTPUT's symlinks to the file they lead to, s->final; *exists
+ * says whether it does (then *st describes it). A dangling link leads to
+ * the name it holds: that file is created, the link kept, as cp does.
+ */
+static int
+sink_follow(struct sink *s, struct stat *st, int *exists,
+    struct tfs_error *err)
+{
+	int hops, rc;
+
+	if (snprintf(s->final, sizeof(s->final), "%s", s->path) >=
+	    (int)sizeof(s->final))
+		return tfs_error_set(err, TFS_ERR_IO, "%s: path too long",
+		    s->path);
+	for (hops = 0; hops <= 40; hops++) {
+		*exists = lstat(s->final, st) == 0;
+		if (!*exists && errno != ENOENT && errno != ENOTDIR)
+			return tfs_error_set(err, TFS_ERR_IO, "%s: cannot use "
+			    "it as the output: %s", s->path, strerror(errno));
+		if (!*exists || !S_ISLNK(st->st_mode))
+			return TFS_OK;
+		rc = follow_link(s->final, s->path, err);
+		if (rc != TFS_OK)
+			return rc;
+	}
+	return tfs_error_set(err, TFS_ERR_IO, "%s: too many levels of "
+	    "symbolic links", s->path);
+}
+
+/*
+ * Split s->final into its directory and name. For a file still to be
+ * created, say plainly when that directory is missing.
+ */
+static int
+sink_place(struct sink *s, int exists, struct tfs_error *err)
+{
+	char buf[PATH_MAX];
+	struct stat st;
+	size_t len = strlen(s->final);
+
+	if (!exists && len > 0 && s->final[len - 1] == '/')
+		return tfs_error_set(err, TFS_ERR_USAGE, "%s: ends in '/', "
+		    "so names a directory; give a file name for the output",
+		    s->path);
+	/* dirname() and basename() may modify their argument: copy first. */
+	(void)snprintf(buf, sizeof(buf), "%s", s->final);
 	(void)snprintf(s->dir, sizeof(s->dir), "%s", dirname(buf));
-	(void)snprintf(buf, sizeof(buf), "%s", output);
+	(void)snprintf(buf, sizeof(buf), "%s", s->final);
 	(void)snprintf(s->base, sizeof(s->base), "%s", basename(buf));
+	if (exists)
+		return TFS_OK;
+	if (stat(s->dir, &st) == 0) {
+		if (S_ISDIR(st.st_mode))
+			return TFS_OK;
+		errno = ENOTDIR;
+	}
+	if (errno == ENOTDIR)
+		return tfs_error_set(err, TFS_ERR_IO, "%s: %s is not a "
+		    "directory", s->path, s->dir);
+	if (errno == ENOENT)
+		return tfs_error_set(err, TFS_ERR_IO, "%s: directory %s does "
+		    "not exist; create it, or give another output path",
+		    s->path, s->dir);
+	return TFS_OK;	/* anything else: creating the file will say */
+}
+
+/*
+ * A device or a FIFO is written in place, as cp and curl -o do: opened
+ * without O_CREAT or O_TRUNC, never replaced, never chmod'ed.
+ */
+static int
+sink_open_special(struct sink *s, const struct stat *st,
+    struct tfs_error *err)
+{
+	struct stat now;
+
+	if (S_ISSOCK(st->st_mode))
+		return tfs_error_set(err, TFS_ERR_USAGE, "%s: is a socket; "
+		    "give a file name for the output", s->path);
+	s->stream = 1;
+	s->fd = open(s->final, O_WRONLY | O_NOCTTY | O_CLOEXEC);
+	if (s->fd < 0)
+		return tfs_error_set(err, TFS_ERR_IO, "%s: cannot open "
+		    "output: %s", s->path, strerror(errno));
+	/* Replaced since we looked: it may now be a file we would clobber. */
+	if (fstat(s->fd, &now) != 0 || now.st_dev != st->st_dev ||
+	    now.st_ino != st->st_ino)
+		return tfs_error_set(err, TFS_ERR_IO, "%s: changed while it "
+		    "was being opened; try again", s->path);
+	return TFS_OK;
+}
+
+/* A 0600 file in s->dir that nobody sees until sink_commit names it. */
+static int
+sink_open_temp(struct sink *s, struct tfs_error *err)
+{
 #ifdef O_TMPFILE
 	/*
 	 * An unnamed file in the output's directory: if we are killed
@@ -151,20 +281,60 @@ sink_open(struct sink *s, const char *output, struct tfs_error *err)
 	}
 	if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
 		return tfs_error_set(err, TFS_ERR_IO, "%s: cannot create "
-		    "output in %s: %s", output, s->dir, strerror(errno));
+		    "output in %s: %s", s->path, s->dir, strerror(errno));
 #endif
 	/* Fallback: a named 0600 temp file beside it, removed on failure. */
 	if (snprintf(s->tmp, sizeof(s->tmp), "%s/.%s.twiliofs-XXXXXX", s->dir,
-	    s->base) >= (int)sizeof(s->tmp))
+	    s->base) >= (int)sizeof(s->tmp)) {
+		s->tmp[0] = '\0';
 		return tfs_error_set(err, TFS_ERR_IO, "%s: path too long",
-		    output);
+		    s->path);
+	}
 	s->fd = mkstemp(s->tmp);
 	if (s->fd < 0) {
 		s->tmp[0] = '\0';
 		return tfs_error_set(err, TFS_ERR_IO, "%s: cannot create "
-		    "output: %s", output, strerror(errno));
+		    "output: %s", s->path, strerror(errno));
 	}
 	return TFS_OK;
+}
+
+/*
+ * Open where the plaintext goes. Refused before anything is read: OUTPUT
+ * that is the input itself (by any name), a directory, a socket.
+ */
+static int
+sink_open(struct sink *s, const char *output, const struct source *src,
+    struct tfs_error *err)
+{
+	struct stat st;
+	int exists = 0, rc;
+
+	if (output == NULL || strcmp(output, "-") == 0) {
+		s->fd = STDOUT_FILENO;
+		s->stream = 1;
+		return TFS_OK;
+	}
+	s->path = output;
+	if (output[0] == '\0')
+		return tfs_error_set(err, TFS_ERR_USAGE, "OUTPUT is empty; "
+		    "give a file name, or '-' for stdout");
+	rc = sink_follow(s, &st, &exists, err);
+	if (rc != TFS_OK)
+		return rc;
+	if (exists && src->known && st.st_dev == src->dev &&
+	    st.st_ino == src->ino)
+		return tfs_error_set(err, TFS_ERR_USAGE, "%s: is the same file "
+		    "as the input; give another output path", output);
+	if (exists && S_ISDIR(st.st_mode))
+		return tfs_error_set(err, TFS_ERR_USAGE, "%s: is a directory; "
+		    "give a file name for the output", output);
+	if (exists && !S_ISREG(st.st_mode))
+		return sink_open_special(s, &st, err);
+	rc = sink_place(s, exists, err);
+	if (rc == TFS_OK)
+		rc = sink_open_temp(s, err);
+	return rc;
 }
 
 static int
@@ -174,7 +344,7 @@ sink_write(struct sink *s, const unsigned char *p, size_t len,
 	if (len == 0 || io_write_all(s->fd, p, len) == 0)
 		return TFS_OK;
 	return tfs_error_set(err, TFS_ERR_IO, "%s: write failed: %s",
-	    s->path != NULL ? s->path : "stdout", strerror(errno));
+	    sink_label(s), strerror(errno));
 }
 
 /* Give an anonymous file a temporary name beside its destination. */
@@ -208,6 +378,14 @@ sink_commit(struct sink *s, struct tfs_error *err)
 
 	if (s->path == NULL)
 		return TFS_OK;
+	if (s->stream) {
+		rc = close(s->fd);
+		s->fd = -1;
+		if (rc != 0)
+			return tfs_error_set(err, TFS_ERR_IO, "%s: write "
+			    "failed: %s", s->path, strerror(errno));
+		return TFS_OK;
+	}
 	if (fsync(s->fd) != 0)
 		return tfs_error_set(err, TFS_ERR_IO, "%s: write failed: %s",
 		    s->path, strerror(errno));
@@ -216,7 +394,7 @@ sink_commit(struct sink *s, struct tfs_error *err)
 		if (rc != TFS_OK)
 			return rc;
 	}
-	if (rename(s->tmp, s->path) != 0)
+	if (rename(s->tmp, s->final) != 0)
 		return tfs_error_set(err, TFS_ERR_IO, "%s: cannot rename "
 		    "output into place: %s", s->path, strerror(errno));
 	s->tmp[0] = '\0';
@@ -550,14 +728,14 @@ decrypt_gcm(struct source *src, struct sink *snk, const struct crypto_cek *cek,
 			return rc;
 	}
 	/* A file sink can be withdrawn: decrypt and verify in one pass. */
-	if (snk->path != NULL)
+	if (!snk->stream)
 		return gcm_pass(src, snk, cek, env, b, err);
 	if (!src->seekable)
 		return tfs_error_set(err, TFS_ERR_USAGE, "%s: AES-GCM input "
 		    "from a pipe cannot be verified before it is written to "
-		    "stdout; give INPUT as a file, or an OUTPUT file",
-		    src->name);
-	/* stdout cannot be withdrawn: verify first, then decrypt again. */
+		    "%s; give INPUT as a file, or a regular OUTPUT file",
+		    src->name, sink_label(snk));
+	/* A stream cannot be withdrawn: verify first, then decrypt again. */
 	rc = gcm_pass(src, NULL, cek, env, b, err);
 	if (rc != TFS_OK)
 		return rc;
@@ -577,8 +755,8 @@ decrypt_gcm(struct source *src, struct sink *snk, const struct crypto_cek *cek,
 int
 decrypt_file(const struct decrypt_request *req, struct tfs_error *err)
 {
-	struct source src = { -1, NULL, 0, -1, 0 };
-	struct sink snk = { -1, NULL, "", "", "", 0 };
+	struct source src = { .fd = -1, .size = -1 };
+	struct sink snk = { .fd = -1 };
 	struct buffers b = { NULL, NULL };
 	struct crypto_cek cek = { { 0 }, 0 };
 	const struct envelope *env = req->env;
@@ -587,10 +765,11 @@ decrypt_file(const struct decrypt_request *req, struct tfs_error *err)
 	rc = buffers_alloc(&b, err);
 	if (rc == TFS_OK)
 		rc = source_open(&src, req->input, req->input_fd, err);
+	/* OUTPUT first: a wrong one is refused before any key is tried. */
+	if (rc == TFS_OK)
+		rc = sink_open(&snk, req->output, &src, err);
 	if (rc == TFS_OK && env->scheme != ENVELOPE_NONE)
 		rc = keyring_unwrap(req->keys, env, &cek, NULL, err);
-	if (rc == TFS_OK)
-		rc = sink_open(&snk, req->output, err);
 	if (rc != TFS_OK)
 		goto out;
 	switch (env->scheme) {

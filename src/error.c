@@ -68,6 +68,12 @@ tfs_strerror(int code)
 		return "not found";
 	case TFS_ERR_EXPIRED:
 		return "signed media URL expired";
+	case TFS_ERR_FORBIDDEN:
+		return "access refused to this API key";
+	case TFS_ERR_PROTOCOL:
+		return "the API answered something that cannot be trusted";
+	case TFS_ERR_CHANGED:
+		return "the object changed upstream; the next sync probes it";
 	}
 	return "unknown error";
 }

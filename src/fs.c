@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* fs.c - FUSE operations over a snapshot of the catalog. */
 #define _GNU_SOURCE	/* pthread_rwlock, strndup */
-#define FUSE_USE_VERSION 31
+/* 3.12: fuse_parse_cmdline and fuse_loop_mt with struct fuse_loop_config */
+#define FUSE_USE_VERSION 312
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +17,7 @@
 #include <unistd.h>
 
 #include <fuse.h>
+#include <fuse_lowlevel.h>
 
 #include "twiliofs/fs.h"
 #include "twiliofs/log.h"
@@ -21,8 +25,6 @@
 #ifndef TFS_VERSION
 #define TFS_VERSION "unknown"
 #endif
-
-#define STATUS_MAX 8192
 
 enum node_type { NODE_DIR, NODE_FILE, NODE_LINK, NODE_STATUS };
 
@@ -38,14 +40,9 @@ struct node {
 	const char *cipher;		/* files: cipher name, once known */
 };
 
-/* What status.json counts, per kind. */
-struct kind_counts {
-	size_t files, processing, failed, pending;
-};
-
 struct tree {
 	struct node *root;
-	struct kind_counts counts[ITEM_KINDS + 1];
+	struct status *status;		/* what status.json says of it */
 	struct fs_snapshot_info info;
 };
 
@@ -55,6 +52,7 @@ struct fs {
 	struct tree *tree;
 	uid_t uid;
 	gid_t gid;
+	mode_t fmode, dmode;		/* permission bits of files, dirs */
 	time_t mounted;
 	struct fuse *fuse;		/* for invalidations (set in init) */
 	pthread_t refresher;
@@ -69,7 +67,17 @@ struct open_file {
 	struct reader *r;
 	char *text;
 	size_t text_len;
+	char sid[ITEM_SID_LEN + 1];	/* the item read, for stale() */
+	int part;
 };
+
+/* The object changed upstream: the next refresh probes it again. */
+static void
+note_stale(struct fs *fs, const struct open_file *of)
+{
+	if (fs->cfg->stale != NULL)
+		fs->cfg->stale(fs->cfg->arg, of->sid, of->part);
+}
 
 /* --- errno: the one table --- */
 
@@ -233,50 +241,10 @@ mkdirs(struct node *root, const char *path, time_t mtime)
 	return dir;
 }
 
-static const char *
-kind_dir(enum item_kind kind)
-{
-	switch (kind) {
-	case ITEM_VIDEO_RECORDING:
-		return "video/recordings";
-	case ITEM_COMPOSITION:
-		return "video/compositions";
-	case ITEM_VOICE_RECORDING:
-		return "voice/recordings";
-	case ITEM_TRANSCRIPT:
-		return "intelligence/transcripts";
-	}
-	return "other";
-}
-
 struct build {
 	struct tree *t;
 	int failed;
 };
-
-/* Count it in status.json's numbers; whether it becomes a file. */
-static int
-count_item(struct tree *t, const struct item *it)
-{
-	struct kind_counts *c = &t->counts[it->kind];
-
-	if (strcmp(it->status, "completed") != 0) {
-		if (strcmp(it->status, "processing") == 0 ||
-		    strcmp(it->status, "in-progress") == 0 ||
-		    strcmp(it->status, "queued") == 0 ||
-		    strcmp(it->status, "enqueued") == 0)
-			c->processing++;
-		else if (strcmp(it->status, "deleted") != 0)
-			c->failed++;
-		return 0;
-	}
-	if (!it->media_known) {
-		c->pending++;
-		return 0;
-	}
-	c->files++;
-	return 1;
-}
 
 static int
 add_item(const struct item *it, void *arg)
@@ -286,27 +254,24 @@ add_item(const struct item *it, void *arg)
 	struct node *d, *f, *l;
 	struct tm tm;
 	time_t when = (time_t)it->date_created;
+	const struct kind_info *ki = kind_info(it->kind);
 
-	if (it->kind < 1 || it->kind > ITEM_KINDS ||
-	    !count_item(b->t, it))
+	if (ki == NULL || !status_note(b->t->status, it))
 		return 0;
 	(void)strftime(day, sizeof(day), "%Y-%m-%d", gmtime_r(&when, &tm));
-	if (it->kind == ITEM_TRANSCRIPT && it->part == 0)
-		(void)snprintf(dir, sizeof(dir), "%s/%s/%s", kind_dir(it->kind),
-		    day, it->sid);
-	else if (it->kind == ITEM_TRANSCRIPT)
-		(void)snprintf(dir, sizeof(dir), "%s/%s/%s/operator-results",
-		    kind_dir(it->kind), day, it->sid);
-	else
-		(void)snprintf(dir, sizeof(dir), "%s/%s", kind_dir(it->kind),
-		    day);
-	if (it->kind == ITEM_TRANSCRIPT && it->part == 0)
-		(void)snprintf(file, sizeof(file), "sentences.json");
-	else if (it->kind == ITEM_TRANSCRIPT)
-		(void)snprintf(file, sizeof(file), "%d.json", it->part);
-	else
+	if (ki->parts_dir == NULL) {
+		(void)snprintf(dir, sizeof(dir), "%s/%s", ki->dir, day);
 		(void)snprintf(file, sizeof(file), "%s.%s", it->sid,
 		    it->container[0] ? it->container : "bin");
+	} else if (it->part == ITEM_PART_MAIN) {
+		(void)snprintf(dir, sizeof(dir), "%s/%s/%s", ki->dir, day,
+		    it->sid);
+		(void)snprintf(file, sizeof(file), "%s", ki->main_file);
+	} else {
+		(void)snprintf(dir, sizeof(dir), "%s/%s/%s/%s", ki->dir, day,
+		    it->sid, ki->parts_dir);
+		(void)snprintf(file, sizeof(file), "%d.json", it->part);
+	}
 	(void)snprintf(key, sizeof(key), "item:%s/%d", it->sid, it->part);
 	d = mkdirs(b->t->root, dir, when);
 	f = d != NULL ? node_new(file, NODE_FILE, key) : NULL;
@@ -326,13 +291,12 @@ add_item(const struct item *it, void *arg)
 		return -1;
 	}
 	/* video/rooms/RM…/<file> -> ../../recordings|compositions/DAY/file */
-	if ((it->kind == ITEM_VIDEO_RECORDING || it->kind == ITEM_COMPOSITION)
-	    && it->room_sid[0] != '\0') {
+	if (kind_info(it->kind)->rooms && it->room_sid[0] != '\0') {
 		(void)snprintf(dir, sizeof(dir), "video/rooms/%s",
 		    it->room_sid);
+		/* From video/rooms/RM…: up to video, down to the kind. */
 		(void)snprintf(target, sizeof(target), "../../%s/%s/%s",
-		    it->kind == ITEM_VIDEO_RECORDING ? "recordings" :
-		    "compositions", day, file);
+		    strchr(ki->dir, '/') + 1, day, file);
 		(void)snprintf(key, sizeof(key), "room:%s/%s", it->room_sid,
 		    file);
 		d = mkdirs(b->t->root, dir, when);
@@ -357,6 +321,7 @@ tree_free(struct tree *t)
 	if (t == NULL)
 		return;
 	node_free(t->root);
+	status_free(t->status);
 	free(t);
 }
 
@@ -375,7 +340,7 @@ tree_build(struct fs *fs, struct tree **out, struct tfs_error *err)
 	*out = NULL;
 	b.t = calloc(1, sizeof(*b.t));
 	if (b.t == NULL || (b.t->root = node_new("", NODE_DIR, NULL)) ==
-	    NULL) {
+	    NULL || (b.t->status = status_new()) == NULL) {
 		tree_free(b.t);
 		return tfs_error_set(err, TFS_ERR_NOMEM, "out of memory");
 	}
@@ -384,6 +349,10 @@ tree_build(struct fs *fs, struct tree **out, struct tfs_error *err)
 		if (mkdirs(b.t->root, fixed[i], 0) == NULL)
 			b.failed = 1;
 	rc = fs->cfg->snapshot(fs->cfg->arg, add_item, &b, &b.t->info, err);
+	status_set_last_sync(b.t->status, b.t->info.last_sync);
+	for (i = 0; i < KIND_PRODUCTS; i++)
+		status_set_product(b.t->status, (enum kind_product)i,
+		    &b.t->info.products[i]);
 	dot = mkdirs(b.t->root, ".twiliofs", fs->mounted);
 	st = dot != NULL ? add_kid(dot, node_new("status.json", NODE_STATUS,
 	    "status")) : NULL;
@@ -434,51 +403,24 @@ lookup(struct tree *t, const char *path)
 static char *
 status_text(struct fs *fs, struct tree *t, size_t *len)
 {
-	static const char *const names[] = { "", "video_recordings",
-	    "compositions", "voice_recordings", "transcripts" };
-	char last_sid[ITEM_SID_LEN + 1] = "", *buf;
-	size_t failures = 0, off = 0;
-	int k, w;
+	char last_sid[ITEM_SID_LEN + 1] = "";
+	struct status_mount m;
 
-	buf = malloc(STATUS_MAX);
-	if (buf == NULL)
-		return NULL;
+	memset(&m, 0, sizeof(m));
 	if (fs->cfg->readers != NULL)
-		reader_pool_failures(fs->cfg->readers, &failures, last_sid);
-	w = snprintf(buf, STATUS_MAX, "{\n  \"version\": \"%s\",\n"
-	    "  \"account_sid\": \"%s\",\n  \"offline\": %s,\n"
-	    "  \"last_sync\": %s%s%s,\n  \"kinds\": {\n", TFS_VERSION,
-	    fs->cfg->account_sid, fs->cfg->offline ? "true" : "false",
-	    t->info.last_sync[0] ? "\"" : "", t->info.last_sync[0] ?
-	    t->info.last_sync : "null", t->info.last_sync[0] ? "\"" : "");
-	off = w > 0 ? (size_t)w : 0;
-	for (k = 1; k <= ITEM_KINDS && off < STATUS_MAX; k++) {
-		w = snprintf(buf + off, STATUS_MAX - off, "    \"%s\": "
-		    "{\"files\": %zu, \"processing\": %zu, \"failed\": %zu, "
-		    "\"pending\": %zu}%s\n", names[k], t->counts[k].files,
-		    t->counts[k].processing, t->counts[k].failed,
-		    t->counts[k].pending, k < ITEM_KINDS ? "," : "");
-		off += w > 0 ? (size_t)w : 0;
-	}
-	if (off < STATUS_MAX) {
-		w = snprintf(buf + off, STATUS_MAX - off, "  },\n"
-		    "  \"errors\": {\"integrity_failures\": %zu, "
-		    "\"last_integrity_failure\": %s%s%s}\n}\n", failures,
-		    last_sid[0] ? "\"" : "", last_sid[0] ? last_sid : "null",
-		    last_sid[0] ? "\"" : "");
-		off += w > 0 ? (size_t)w : 0;
-	}
-	if (off >= STATUS_MAX)
-		off = STATUS_MAX - 1;
-	*len = off;
-	return buf;
+		reader_pool_failures(fs->cfg->readers, &m.read_integrity,
+		    last_sid);
+	m.version = TFS_VERSION;
+	m.account_sid = fs->cfg->account_sid;
+	m.offline = fs->cfg->offline;
+	m.read_integrity_sid = last_sid;
+	return status_render(t->status, &m, len);
 }
 
 static void
 fill_stat(struct fs *fs, struct tree *t, const struct node *n,
     struct stat *st)
 {
-	int open = fs->cfg->allow_other;
 	char *text;
 	size_t len = 0;
 
@@ -490,11 +432,11 @@ fill_stat(struct fs *fs, struct tree *t, const struct node *n,
 	st->st_nlink = 1;
 	switch (n->type) {
 	case NODE_DIR:
-		st->st_mode = S_IFDIR | (open ? 0555 : 0500);
+		st->st_mode = S_IFDIR | fs->dmode;
 		st->st_nlink = 2;
 		break;
 	case NODE_FILE:
-		st->st_mode = S_IFREG | (open ? 0444 : 0400);
+		st->st_mode = S_IFREG | fs->fmode;
 		st->st_size = n->item->env.plaintext_size > 0 ?
 		    n->item->env.plaintext_size : 0;
 		st->st_blocks = (st->st_size + 511) / 512;
@@ -504,7 +446,7 @@ fill_stat(struct fs *fs, struct tree *t, const struct node *n,
 		st->st_size = (off_t)strlen(n->target);
 		break;
 	case NODE_STATUS:
-		st->st_mode = S_IFREG | (open ? 0444 : 0400);
+		st->st_mode = S_IFREG | fs->fmode;
 		text = status_text(fs, t, &len);
 		st->st_size = (off_t)len;
 		free(text);
@@ -628,6 +570,8 @@ op_open(const char *path, struct fuse_file_info *fi)
 			    err.detail : tfs_strerror(rc));
 			if (rc == TFS_ERR_INTEGRITY)
 				status_changed(fs);
+			if (rc == TFS_ERR_CHANGED && fs->cfg->stale != NULL)
+				fs->cfg->stale(fs->cfg->arg, it.sid, it.part);
 			rc = -to_errno(rc);
 		}
 	}
@@ -636,6 +580,10 @@ op_open(const char *path, struct fuse_file_info *fi)
 			free(of->text);
 		free(of);
 		return rc;
+	}
+	if (!is_status) {
+		memcpy(of->sid, it.sid, sizeof(of->sid));
+		of->part = it.part;
 	}
 	fi->fh = (uint64_t)(uintptr_t)of;
 	/* The content never changes: let the page cache keep it. Status
@@ -666,6 +614,8 @@ op_read(const char *path, char *buf, size_t size, off_t off,
 	if (rc != TFS_OK) {
 		if (rc == TFS_ERR_INTEGRITY)
 			status_changed(fs_of_context());
+		if (rc == TFS_ERR_CHANGED)
+			note_stale(fs_of_context(), of);
 		log_msg(TFS_LOG_WARN, "%s: read at %lld: %s", path,
 		    (long long)off, err.detail[0] ? err.detail :
 		    tfs_strerror(rc));
@@ -693,8 +643,6 @@ static int
 xattr_value(struct fs *fs, struct node *n, const char *name, char *out,
     size_t cap)
 {
-	static const char *const kinds[] = { "", "video_recording",
-	    "composition", "voice_recording", "transcript" };
 	const struct item *it = n->item;
 	const char *v = NULL;
 	char num[32];
@@ -705,8 +653,8 @@ xattr_value(struct fs *fs, struct node *n, const char *name, char *out,
 	if (strcmp(name, "sid") == 0)
 		v = it->sid;
 	else if (strcmp(name, "kind") == 0)
-		v = it->kind == ITEM_TRANSCRIPT && it->part > 0 ?
-		    "operator_result" : kinds[it->kind];
+		v = it->part > 0 ? kind_info(it->kind)->part_xattr :
+		    kind_info(it->kind)->xattr;
 	else if (strcmp(name, "room_sid") == 0)
 		v = it->room_sid;
 	else if (strcmp(name, "participant_sid") == 0)
@@ -838,6 +786,20 @@ refresher(void *arg)
 	return NULL;
 }
 
+/* The refresher, with every signal blocked: SIGTERM is the loop's. */
+static int
+start_refresher(struct fs *fs)
+{
+	sigset_t all, old;
+	int rc;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	rc = pthread_create(&fs->refresher, NULL, refresher, fs);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rc;
+}
+
 static void *
 op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
@@ -851,11 +813,9 @@ op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	cfg->entry_timeout = 60;
 	cfg->attr_timeout = 60;
 	cfg->negative_timeout = 1;
-	if (!fs->cfg->foreground)
-		log_use_syslog();
 	/* Threads are started here, in the daemon, after the fork. */
 	if (fs->cfg->refresh > 0 && !fs->cfg->offline &&
-	    pthread_create(&fs->refresher, NULL, refresher, fs) == 0)
+	    start_refresher(fs) == 0)
 		fs->refresher_running = 1;
 	return fs;
 }
@@ -888,54 +848,219 @@ static const struct fuse_operations ops = {
 	.listxattr = op_listxattr,
 };
 
+/* --- mounting --- */
+
+/*
+ * Refuse, before anything is mounted, what fusermount3 would take but
+ * nobody means: a file, a directory that is already a mount point (a
+ * second twiliofs would hide the first), and a crashed mount, whose only
+ * cure is an unmount.
+ */
+int
+fs_check_mountpoint(const char *mnt, struct tfs_error *err)
+{
+	char up[PATH_MAX];
+	struct stat st, ust;
+
+	if (stat(mnt, &st) != 0 && errno == ENOTCONN)
+		return tfs_error_set(err, TFS_ERR_CONFIG, "%s: a previous "
+		    "mount is dead (transport endpoint not connected); run: "
+		    "fusermount3 -u %s", mnt, mnt);
+	if (stat(mnt, &st) != 0)
+		return tfs_error_set(err, TFS_ERR_CONFIG, "%s: %s%s", mnt,
+		    strerror(errno), errno == ENOENT ? "; create the "
+		    "directory first" : "");
+	if (!S_ISDIR(st.st_mode))
+		return tfs_error_set(err, TFS_ERR_CONFIG, "%s: not a directory",
+		    mnt);
+	/* A mount point lives on another device than its parent. */
+	if (snprintf(up, sizeof(up), "%s/..", mnt) < (int)sizeof(up) &&
+	    stat(up, &ust) == 0 && ust.st_dev != st.st_dev)
+		return tfs_error_set(err, TFS_ERR_CONFIG, "%s: already a "
+		    "mount point (twiliofs or another file system); unmount "
+		    "it first: fusermount3 -u %s", mnt, mnt);
+	return TFS_OK;
+}
+
+/* twiliofs MNT -o OPTS [-f] [-d] [-s], as fuse_parse_cmdline takes it. */
+static int
+make_args(const struct fs_config *cfg, struct fuse_args *args,
+    struct tfs_error *err)
+{
+	char opts[1400];
+	int bad;
+
+	if (snprintf(opts, sizeof(opts), "ro,fsname=twiliofs:%s,"
+	    "subtype=twiliofs,default_permissions%s%s", cfg->account_sid,
+	    cfg->fuse_opts != NULL && cfg->fuse_opts[0] ? "," : "",
+	    cfg->fuse_opts != NULL ? cfg->fuse_opts : "") >=
+	    (int)sizeof(opts))
+		return tfs_error_set(err, TFS_ERR_CONFIG, "mount options too "
+		    "long");
+	bad = fuse_opt_add_arg(args, "twiliofs") != 0 ||
+	    fuse_opt_add_arg(args, cfg->mountpoint) != 0 ||
+	    fuse_opt_add_arg(args, "-o") != 0 ||
+	    fuse_opt_add_arg(args, opts) != 0 ||
+	    (cfg->foreground && fuse_opt_add_arg(args, "-f") != 0) ||
+	    (cfg->debug && fuse_opt_add_arg(args, "-d") != 0) ||
+	    (cfg->single_thread && fuse_opt_add_arg(args, "-s") != 0);
+	return bad ? tfs_error_set(err, TFS_ERR_NOMEM, "out of memory") :
+	    TFS_OK;
+}
+
+/*
+ * The multi-threaded loop. libfuse 3.14's fuse_main hands an unset
+ * max_idle_threads (UINT_MAX) to the setter, which then complains on
+ * every mount; set only what the user gave (-o max_idle_threads,
+ * max_threads, clone_fd), else libfuse's defaults stand.
+ */
+static int
+loop_mt(struct fuse *f, const struct fuse_cmdline_opts *o)
+{
+	struct fuse_loop_config *lc = fuse_loop_cfg_create();
+	int res;
+
+	if (lc == NULL)
+		return -ENOMEM;
+	fuse_loop_cfg_set_clone_fd(lc, (unsigned)o->clone_fd);
+	if (o->max_idle_threads != UINT_MAX)
+		fuse_loop_cfg_set_idle_threads(lc, o->max_idle_threads);
+	fuse_loop_cfg_set_max_threads(lc, o->max_threads);
+	res = fuse_loop_mt(f, lc);
+	fuse_loop_cfg_destroy(lc);
+	return res;
+}
+
+/* Said on stderr while there still is one: a daemon without syslog. */
+static void
+warn_lost_logs(int foreground)
+{
+	if (foreground || log_has_file() || log_syslog_available())
+		return;
+	log_msg(TFS_LOG_WARN, "no syslog here (/dev/log is missing): the "
+	    "mount's messages will be lost once it is in the background; "
+	    "give -o log_file=PATH, or -f");
+}
+
+/*
+ * Run the session once mounted: detach, serve until unmounted or
+ * signalled. A signal is how systemd and Ctrl-C stop a mount, so it is a
+ * clean end (0), like fusermount3 -u; serve unmounts after it.
+ */
+static int
+run_session(struct fuse *f, const struct fuse_cmdline_opts *o,
+    const char *mnt, struct tfs_error *err)
+{
+	int res;
+
+	warn_lost_logs(o->foreground);
+	if (fuse_daemonize(o->foreground) != 0)
+		return tfs_error_set(err, TFS_ERR_CONFIG, "%s: cannot go into "
+		    "the background; try -f", mnt);
+	if (!o->foreground)
+		log_use_syslog();
+	res = o->singlethread ? fuse_loop(f) : loop_mt(f, o);
+	if (res > 0)
+		log_msg(TFS_LOG_INFO, "%s: %s: unmounting", mnt,
+		    strsignal(res));
+	if (res < 0)
+		return tfs_error_set(err, TFS_ERR_IO, "%s: the FUSE session "
+		    "failed: %s", mnt, strerror(-res));
+	return TFS_OK;
+}
+
+/*
+ * What fuse_main does (parse, new, mount, daemonize, loop, unmount), by
+ * hand, so that the loop is configured right and a signal is no failure.
+ */
+static int
+serve(struct fs *fs, struct fuse_args *args, struct tfs_error *err)
+{
+	const char *mnt = fs->cfg->mountpoint;
+	struct fuse_cmdline_opts o;
+	struct fuse *f = NULL;
+	int rc, handlers = 0;
+
+	memset(&o, 0, sizeof(o));
+	if (fuse_parse_cmdline(args, &o) != 0 || o.mountpoint == NULL) {
+		rc = tfs_error_set(err, TFS_ERR_CONFIG, "%s: bad mount "
+		    "options; see the FUSE message above", mnt);
+		goto out;
+	}
+	f = fuse_new(args, &ops, sizeof(ops), fs);
+	if (f == NULL) {
+		rc = tfs_error_set(err, TFS_ERR_CONFIG, "%s: bad mount "
+		    "options; see the FUSE message above", mnt);
+		goto out;
+	}
+	/*
+	 * Before the mount: a signal from now on ends the loop at once
+	 * and the mount is undone, never left behind dead.
+	 */
+	if (fuse_set_signal_handlers(fuse_get_session(f)) != 0) {
+		rc = tfs_error_set(err, TFS_ERR_IO, "%s: cannot set up the "
+		    "signal handlers", mnt);
+		goto out;
+	}
+	handlers = 1;
+	if (fuse_mount(f, o.mountpoint) != 0) {
+		rc = tfs_error_set(err, TFS_ERR_CONFIG, "%s: cannot mount; "
+		    "see the FUSE message above (may you mount here, and is "
+		    "/dev/fuse there?)", mnt);
+		goto out;
+	}
+	rc = run_session(f, &o, mnt, err);
+	fuse_unmount(f);
+out:
+	if (handlers)
+		fuse_remove_signal_handlers(fuse_get_session(f));
+	if (f != NULL)
+		fuse_destroy(f);
+	free(o.mountpoint);
+	return rc;
+}
+
+/* Owner and modes (fs.h): read-only anyway, so the modes serve copies. */
+static void
+set_access(struct fs *fs, const struct fs_config *cfg)
+{
+	mode_t mask = cfg->umask >= 0 ? (mode_t)cfg->umask :
+	    cfg->allow_other ? 022 : 077;
+
+	fs->uid = cfg->uid >= 0 ? (uid_t)cfg->uid : getuid();
+	fs->gid = cfg->gid >= 0 ? (gid_t)cfg->gid : getgid();
+	fs->dmode = 0777 & ~mask;
+	fs->fmode = 0666 & ~mask;
+}
+
 int
 fs_main(const struct fs_config *cfg, struct tfs_error *err)
 {
-	char opts[1400];
-	char *argv[12];
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fs fs;
-	int argc = 0, rc;
+	int rc;
 
+	rc = fs_check_mountpoint(cfg->mountpoint, err);
+	if (rc != TFS_OK)
+		return rc;
 	memset(&fs, 0, sizeof(fs));
 	fs.cfg = cfg;
-	fs.uid = getuid();
-	fs.gid = getgid();
+	set_access(&fs, cfg);
 	fs.mounted = time(NULL);
 	pthread_rwlock_init(&fs.lock, NULL);
 	pthread_mutex_init(&fs.stop_mu, NULL);
 	pthread_cond_init(&fs.stop_cv, NULL);
 	/*
-	 * The first tree is built before the fork, so a mount never shows
-	 * up empty; the snapshot reads the catalog without network.
+	 * The first tree is built before the mount and the fork, so a mount
+	 * never shows up empty; the snapshot reads the catalog without
+	 * network.
 	 */
 	rc = tree_build(&fs, &fs.tree, err);
-	if (rc != TFS_OK)
-		goto out;
-	if (snprintf(opts, sizeof(opts), "ro,fsname=twiliofs:%s,"
-	    "subtype=twiliofs,default_permissions%s%s", cfg->account_sid,
-	    cfg->fuse_opts != NULL && cfg->fuse_opts[0] ? "," : "",
-	    cfg->fuse_opts != NULL ? cfg->fuse_opts : "") >=
-	    (int)sizeof(opts)) {
-		rc = tfs_error_set(err, TFS_ERR_CONFIG, "mount options too "
-		    "long");
-		goto out;
-	}
-	argv[argc++] = "twiliofs";
-	argv[argc++] = (char *)cfg->mountpoint;
-	argv[argc++] = "-o";
-	argv[argc++] = opts;
-	if (cfg->foreground)
-		argv[argc++] = "-f";
-	if (cfg->debug)
-		argv[argc++] = "-d";
-	if (cfg->single_thread)
-		argv[argc++] = "-s";
-	argv[argc] = NULL;
-	if (fuse_main(argc, argv, &ops, &fs) != 0)
-		rc = tfs_error_set(err, TFS_ERR_CONFIG, "%s: cannot mount; "
-		    "see the FUSE message above (is it an empty directory "
-		    "you own, and is /dev/fuse there?)", cfg->mountpoint);
-out:
+	if (rc == TFS_OK)
+		rc = make_args(cfg, &args, err);
+	if (rc == TFS_OK)
+		rc = serve(&fs, &args, err);
+	fuse_opt_free_args(&args);
 	pthread_rwlock_wrlock(&fs.lock);
 	tree_free(fs.tree);
 	fs.tree = NULL;

@@ -30,6 +30,7 @@
 #include "twiliofs/media.h"
 #include "twiliofs/reader.h"
 #include "twiliofs/sync.h"
+#include "twiliofs/kind.h"
 #include "twiliofs/twilio.h"
 
 /* Header dumps and encryption details are small. */
@@ -293,7 +294,7 @@ session_open(const struct cli *cli, int with_catalog, struct session *s,
 	int rc;
 
 	memset(s, 0, sizeof(*s));
-	if (twilio_kind_of_sid(a->account_sid) != 0 ||
+	if (kind_of_sid(a->account_sid) != 0 ||
 	    strncmp(a->account_sid, "AC", 2) != 0 ||
 	    strlen(a->account_sid) != 34)
 		return tfs_error_set(err, TFS_ERR_CONFIG, "account SID "
@@ -345,6 +346,77 @@ sync_summary(struct catalog *cat, const struct sync_report *rep,
 	return rc;
 }
 
+/* One line per failed product, and per kind and class of failed items. */
+struct problem_tally {
+	enum item_kind kind;
+	char class[16];
+	size_t n;
+	char first[ITEM_SID_LEN + 1];
+};
+
+static void
+tally_flush(struct problem_tally *t)
+{
+	struct tfs_error e = { 0, "" };
+
+	if (t->n == 0)
+		return;
+	tfs_error_set(&e, TFS_ERR_NETWORK, "%s: %zu item%s failed (%s, "
+	    "first %s); retried at the next sync; see .twiliofs/status.json",
+	    sync_kind_name(t->kind), t->n, t->n == 1 ? "" : "s", t->class,
+	    t->first);
+	cli_report(&e);
+	t->n = 0;
+}
+
+static int
+tally_failure(const struct catalog_failure *f, void *arg)
+{
+	struct problem_tally *t = arg;
+
+	if (t->n > 0 && (t->kind != f->kind || strcmp(t->class, f->class)))
+		tally_flush(t);
+	if (t->n++ == 0) {
+		t->kind = f->kind;
+		(void)snprintf(t->class, sizeof(t->class), "%s", f->class);
+		(void)snprintf(t->first, sizeof(t->first), "%s", f->sid);
+	}
+	return 0;
+}
+
+static int
+sync_problems(struct catalog *cat, const struct sync_report *rep,
+    struct tfs_error *err)
+{
+	const struct sync_product_report *pr;
+	struct problem_tally t;
+	struct tfs_error e;
+	int p, rc;
+
+	for (p = 0; p < KIND_PRODUCTS; p++) {
+		pr = &rep->product[p];
+		if (pr->code == TFS_OK)
+			continue;
+		tfs_error_clear(&e);
+		tfs_error_set(&e, pr->code, "%s %s: %s",
+		    kind_product_name((enum kind_product)p),
+		    pr->unavailable ? "skipped" : "failed", pr->detail);
+		cli_report(&e);
+	}
+	memset(&t, 0, sizeof(t));
+	rc = catalog_foreach_failure(cat, tally_failure, &t, err);
+	tally_flush(&t);
+	if (rep->nokey > 0) {
+		tfs_error_clear(&e);
+		tfs_error_set(&e, TFS_ERR_NOKEY, "%zu encrypted item%s no key "
+		    "of ours opens (reads give EACCES); add the keys "
+		    "status.json names with -k", rep->nokey, rep->nokey == 1 ?
+		    "" : "s");
+		cli_report(&e);
+	}
+	return rc;
+}
+
 static int
 run_sync(const struct cli *cli)
 {
@@ -353,24 +425,32 @@ run_sync(const struct cli *cli)
 	struct sync_options o = { 0 };
 	struct sync_report rep;
 	struct session s;
-	int rc;
+	int rc, outcome = TFS_OK;
 
 	rc = session_open(cli, 1, &s, &err);
 	if (rc == TFS_OK) {
 		cli_progress_init(&ps);
 		o.incremental = cli->incremental;
 		o.page_size = cli->account.page_size;
+		o.region = cli->account.region;
+		o.retry_all = 1;	/* asked for now: no backoff */
 		o.progress = cli_progress;
 		o.arg = &ps;
 		rc = sync_run(s.cat, &s.media, &o, &rep, &err);
 		cli_progress_end(&ps);
 		if (rc == TFS_OK)
 			rc = sync_summary(s.cat, &rep, &err);
+		if (rc == TFS_OK)
+			rc = sync_problems(s.cat, &rep, &err);
+		if (rc == TFS_OK)
+			outcome = sync_outcome(&rep);
 		session_close(&s);
 	}
 	if (rc != TFS_OK)
 		cli_report(&err);
-	return cli_exit_status(rc);
+	if (rc == TFS_OK && outcome == SYNC_PARTIAL)
+		return CLI_EXIT_PARTIAL;
+	return cli_exit_status(rc != TFS_OK ? rc : outcome);
 }
 
 /* An unnamed 0600 file for ciphertext: gone when we exit, however. */
@@ -420,7 +500,7 @@ get_resource(struct session *s, struct item *it, struct tfs_error *err)
 		rc = tfs_error_set(err, TFS_ERR_NOTFOUND, "%s is %s%s%s; only "
 		    "completed items have media", it->sid, status[0] ? status :
 		    "in an unknown state", code[0] ? ", error " : "", code);
-	} else if (it->kind == ITEM_VOICE_RECORDING &&
+	} else if (kind_info(it->kind)->envelope_listed &&
 	    json_value(json, "$.encryption_details", type, sizeof(type), NULL,
 	    0) == 1 && strcmp(type, "null") != 0) {
 		rc = envelope_from_details(&it->env, json, err);
@@ -448,7 +528,8 @@ run_get(const struct cli *cli)
 	if (rc != TFS_OK)
 		goto report;
 	rc = get_resource(&s, &it, &err);
-	if (rc == TFS_OK && it.part > 0 && it.kind != ITEM_TRANSCRIPT)
+	if (rc == TFS_OK && it.part > 0 &&
+	    kind_info(it.kind)->part_media_path == NULL)
 		rc = tfs_error_set(&err, TFS_ERR_USAGE, "--part is for "
 		    "transcripts' operator results only");
 	if (rc == TFS_OK)
@@ -458,7 +539,7 @@ run_get(const struct cli *cli)
 	envelope_init(&env);
 	if (rc == TFS_OK)
 		rc = media_download(&s.media, &it, fd, &env, &size, &err);
-	if (rc == TFS_OK && it.kind == ITEM_VOICE_RECORDING)
+	if (rc == TFS_OK && kind_info(it.kind)->envelope_listed)
 		env = it.env;
 	if (rc == TFS_OK && env.scheme != ENVELOPE_NONE && s.keys == NULL)
 		rc = tfs_error_set(&err, TFS_ERR_CONFIG, "%s is encrypted%s%s "
@@ -498,14 +579,41 @@ snapshot_catalog(void *arg, int (*add)(const struct item *, void *),
 	struct catalog *cat = NULL;
 	int rc;
 
+	struct catalog_product cp;
+	int p;
+
 	rc = catalog_open(&cat, m->s->cache_dir, err);
 	if (rc == TFS_OK)
 		rc = catalog_foreach(cat, add, add_arg, err);
 	if (rc == TFS_OK && catalog_meta_get(cat, "last_sync",
 	    info->last_sync, sizeof(info->last_sync), NULL) != TFS_OK)
 		info->last_sync[0] = '\0';
+	for (p = 0; rc == TFS_OK && p < KIND_PRODUCTS; p++) {
+		rc = catalog_product_get(cat, (enum kind_product)p, &cp, err);
+		info->products[p].last_ok = cp.last_ok;
+		info->products[p].last_try = cp.last_try;
+		info->products[p].skipped = cp.skipped;
+		(void)snprintf(info->products[p].class,
+		    sizeof(info->products[p].class), "%s", cp.class);
+		(void)snprintf(info->products[p].detail,
+		    sizeof(info->products[p].detail), "%s", cp.detail);
+	}
 	catalog_close(cat);
 	return rc;
+}
+
+/* An object changed upstream: the next refresh probes it again. */
+static void
+mark_stale(void *arg, const char *sid, int part)
+{
+	struct mount_ctx *m = arg;
+	struct catalog *cat = NULL;
+	struct tfs_error err = { 0, "" };
+
+	if (catalog_open(&cat, m->s->cache_dir, &err) != TFS_OK ||
+	    catalog_mark_stale(cat, sid, part, &err) != TFS_OK)
+		log_msg(TFS_LOG_WARN, "%s: %s", sid, err.detail);
+	catalog_close(cat);
 }
 
 /* One sync with handles of its own (it runs on the refresh thread). */
@@ -541,6 +649,7 @@ refresh_catalog(void *arg, struct tfs_error *err)
 	media.keys = s->keys;
 	media.ttl = m->cli->account.ttl;
 	o.page_size = m->cli->account.page_size;
+	o.region = m->cli->account.region;	/* failed items: backoff */
 	if (rc == TFS_OK)
 		rc = sync_run(cat, &media, &o, &rep, err);
 	catalog_close(cat);
@@ -564,6 +673,103 @@ cipher_name(void *arg, const struct item *it)
 		name = crypto_cipher_name(ENVELOPE_CBC, cek.len);
 	crypto_cek_wipe(&cek);
 	return name;
+}
+
+static const char *
+first_auth_detail(const struct sync_report *rep)
+{
+	int p;
+
+	for (p = 0; p < KIND_PRODUCTS; p++)
+		if (rep->product[p].code == TFS_ERR_AUTH)
+			return rep->product[p].detail;
+	return "the API refused the credentials";
+}
+
+/*
+ * Before mounting on an existing catalog: are the credentials still good?
+ * One small list request per product offered: refused credentials are an
+ * error now, not a silent EACCES on every read later; a product the key
+ * may not read, or an API out of reach, only a warning (the catalog is
+ * served as it is).
+ */
+static int
+check_api(struct session *s, const struct cli *cli, struct tfs_error *err)
+{
+	const struct kind_info *ki;
+	struct tfs_error e;
+	char url[ITEM_URL_MAX], *json;
+	int p, k, rc;
+
+	for (p = 0; p < KIND_PRODUCTS; p++) {
+		if (!kind_product_offered(p, cli->account.region))
+			continue;
+		for (k = 1; k <= ITEM_KINDS; k++)
+			if (kind_info((enum item_kind)k)->product ==
+			    (enum kind_product)p)
+				break;
+		ki = kind_info((enum item_kind)k);
+		if (twilio_list_url(s->tw, ki->kind, 1, url, sizeof(url)) !=
+		    TFS_OK)
+			continue;
+		tfs_error_clear(&e);
+		json = NULL;
+		rc = twilio_get_json(s->tw, ki->kind, url, &json, &e);
+		free(json);
+		if (rc == TFS_ERR_AUTH) {
+			*err = e;
+			return rc;
+		}
+		if (rc != TFS_OK)
+			log_msg(TFS_LOG_WARN, "%s: %s; serving the catalog "
+			    "as it is", kind_product_name(p), e.detail);
+	}
+	return TFS_OK;
+}
+
+/* Look for one encrypted item a key of ours opens; stop at the first. */
+struct key_probe {
+	const struct keyring *keys;
+	size_t encrypted, tried, opened;
+};
+
+static int
+probe_key(const struct item *it, void *arg)
+{
+	struct key_probe *kp = arg;
+	struct crypto_cek cek = { { 0 }, 0 };
+
+	if (kind_state_of(it->status) != STATE_DONE || !it->media_known ||
+	    it->env.scheme == ENVELOPE_NONE)
+		return 0;
+	kp->encrypted++;
+	if (kp->keys == NULL || kp->opened || kp->tried >= 20)
+		return 0;
+	kp->tried++;
+	if (keyring_unwrap(kp->keys, &it->env, &cek, NULL, NULL) == TFS_OK)
+		kp->opened = 1;
+	crypto_cek_wipe(&cek);
+	return 0;
+}
+
+/* A mount whose keys open nothing says so at start, not per read. */
+static void
+warn_keys(struct session *s)
+{
+	struct key_probe kp = { s->keys, 0, 0, 0 };
+
+	if (catalog_foreach(s->cat, probe_key, &kp, NULL) != TFS_OK ||
+	    kp.encrypted == 0 || kp.opened)
+		return;
+	if (s->keys == NULL)
+		log_msg(TFS_LOG_WARN, "no private keys given (-k or "
+		    "TWILIOFS_KEYS): the %zu encrypted files will fail with "
+		    "EACCES", kp.encrypted);
+	else
+		log_msg(TFS_LOG_WARN, "no key given opens any of the %zu "
+		    "encrypted items tried (of %zu): reads will fail with "
+		    "EACCES; check -k (status.json names the keys needed)",
+		    kp.tried, kp.encrypted);
 }
 
 static int
@@ -591,16 +797,28 @@ run_mount(const struct cli *cli)
 		    strerror(errno));
 	else
 		(void)snprintf(s.cache_dir, sizeof(s.cache_dir), "%s", real);
-	/* A first mount fills the catalog, so the tree is whole at once. */
+	/* A first mount fills the catalog, so the tree is whole at once;
+	 * a product or item that fails is reported, not fatal. */
 	if (rc == TFS_OK && !mo->offline && catalog_meta_get(s.cat,
 	    "last_sync", stamp, sizeof(stamp), NULL) != TFS_OK) {
 		cli_progress_init(&ps);
 		so.page_size = cli->account.page_size;
+		so.region = cli->account.region;
+		so.retry_all = 1;
 		so.progress = cli_progress;
 		so.arg = &ps;
 		rc = sync_run(s.cat, &s.media, &so, &rep, &err);
 		cli_progress_end(&ps);
+		if (rc == TFS_OK)
+			rc = sync_problems(s.cat, &rep, &err);
+		if (rc == TFS_OK && sync_outcome(&rep) == TFS_ERR_AUTH)
+			rc = tfs_error_set(&err, TFS_ERR_AUTH, "%s",
+			    first_auth_detail(&rep));
+	} else if (rc == TFS_OK && !mo->offline) {
+		rc = check_api(&s, cli, &err);
 	}
+	if (rc == TFS_OK)
+		warn_keys(&s);
 	/* No SQLite connection or curl handle may cross the fork. */
 	catalog_close(s.cat);
 	s.cat = NULL;
@@ -632,6 +850,9 @@ run_mount(const struct cli *cli)
 	fcfg.debug = mo->debug;
 	fcfg.single_thread = mo->single_thread;
 	fcfg.allow_other = mo->allow_other;
+	fcfg.uid = mo->uid;
+	fcfg.gid = mo->gid;
+	fcfg.umask = mo->umask;
 	fcfg.offline = mo->offline;
 	fcfg.fuse_opts = mo->fuse_opts;
 	fcfg.refresh = mo->refresh;
@@ -639,6 +860,7 @@ run_mount(const struct cli *cli)
 	fcfg.snapshot = snapshot_catalog;
 	fcfg.refresh_catalog = refresh_catalog;
 	fcfg.cipher_name = cipher_name;
+	fcfg.stale = mark_stale;
 	fcfg.arg = &ctx;
 	if (rc == TFS_OK)
 		rc = fs_main(&fcfg, &err);

@@ -11,6 +11,7 @@
 #include "twiliofs/crypto.h"
 #include "twiliofs/io.h"
 #include "twiliofs/log.h"
+#include "twiliofs/kind.h"
 #include "twiliofs/media.h"
 
 /* How often an expired signed URL is resolved afresh before giving up. */
@@ -36,7 +37,7 @@ static int
 envelope_of(const struct item *it, const struct http_response *resp,
     struct envelope *env, struct tfs_error *err)
 {
-	if (it->kind == ITEM_VOICE_RECORDING) {
+	if (kind_info(it->kind)->envelope_listed) {
 		*env = it->env;		/* from encryption_details */
 		return TFS_OK;
 	}
@@ -97,10 +98,41 @@ operator_results(const struct media_ctx *m, const struct item *it)
 	return count;
 }
 
+/*
+ * The probe's body: the object's last bytes. A store that ignores Range
+ * sends the whole object with a 200; keep only its tail as it streams by.
+ */
+struct tail {
+	unsigned char b[2 * CRYPTO_BLOCK];
+	size_t n;
+	long long total;
+};
+
+static int
+keep_tail(const void *p, size_t n, void *arg)
+{
+	struct tail *t = arg;
+	const unsigned char *q = p;
+	size_t keep;
+
+	t->total += (long long)n;
+	if (n >= sizeof(t->b)) {
+		memcpy(t->b, q + n - sizeof(t->b), sizeof(t->b));
+		t->n = sizeof(t->b);
+		return 0;
+	}
+	keep = sizeof(t->b) - n < t->n ? sizeof(t->b) - n : t->n;
+	memmove(t->b, t->b + t->n - keep, keep);
+	memcpy(t->b + keep, q, n);
+	t->n = keep + n;
+	return 0;
+}
+
 /* Set the sizes of it from the probe's answer. */
 static int
 probe_sizes(const struct media_ctx *m, struct item *it,
-    const struct http_response *resp, struct tfs_error *err)
+    const struct http_response *resp, const struct tail *tail,
+    struct tfs_error *err)
 {
 	long long size = resp->total_size;
 	struct envelope *env = &it->env;
@@ -122,9 +154,17 @@ probe_sizes(const struct media_ctx *m, struct item *it,
 		env->plaintext_size = size - CRYPTO_GCM_TAG;
 		break;
 	case ENVELOPE_CBC:
-		if (env->plaintext_size < 0)
+		if (env->plaintext_size < 0 && tail->n == (size_t)(size <
+		    (long long)sizeof(tail->b) ? size : (long long)sizeof(
+		    tail->b)))
 			env->plaintext_size = cbc_plain_size(m, it, env,
-			    (const unsigned char *)resp->body, size);
+			    tail->b, size);
+		/* Retried at the next sync: a key may come. */
+		if (env->plaintext_size < 0)
+			return tfs_error_set(err, TFS_ERR_NOKEY, "%s: no "
+			    "length header, and no key of ours opens its "
+			    "content key: its size stays unknown until one "
+			    "does", it->sid);
 		break;
 	}
 	return TFS_OK;
@@ -136,6 +176,7 @@ media_probe(const struct media_ctx *m, struct item *it, size_t *parts,
 {
 	struct http_response resp = { 0 };
 	struct http_request req;
+	struct tail tail;
 	char url[ITEM_URL_MAX];
 	int rc, tries;
 
@@ -146,8 +187,12 @@ media_probe(const struct media_ctx *m, struct item *it, size_t *parts,
 		if (rc != TFS_OK)
 			return rc;
 		http_request_init(&req, url);
+		/* Voice media served by the API itself needs them. */
+		twilio_authorize(m->tw, &req);
 		req.range_suffix = 2 * CRYPTO_BLOCK; /* IV + last */
-		req.body_cap = 4096;
+		memset(&tail, 0, sizeof(tail));
+		req.on_data = keep_tail;
+		req.arg = &tail;
 		rc = http_perform(m->http, &req, &resp, err);
 		if (rc != TFS_OK)
 			goto out;
@@ -160,14 +205,20 @@ media_probe(const struct media_ctx *m, struct item *it, size_t *parts,
 		    it->sid, resp.status);
 		goto out;
 	}
+	if (resp.status == 200 && tail.total > 2 * CRYPTO_BLOCK)
+		log_msg(TFS_LOG_INFO, "%s: the media store ignored the Range "
+		    "request and sent all %lld bytes", it->sid, tail.total);
+	if (resp.status == 200 && resp.total_size < 0)
+		resp.total_size = tail.total;
 	rc = envelope_of(it, &resp, &it->env, err);
 	if (rc == TFS_OK)
-		rc = probe_sizes(m, it, &resp, err);
+		rc = probe_sizes(m, it, &resp, &tail, err);
 	if (rc != TFS_OK)
 		goto out;
 	(void)snprintf(it->etag, sizeof(it->etag), "%s", resp.etag);
 	it->media_known = 1;
-	if (it->kind == ITEM_TRANSCRIPT && it->part == ITEM_PART_MAIN)
+	if (kind_info(it->kind)->part_media_path != NULL &&
+	    it->part == ITEM_PART_MAIN)
 		*parts = operator_results(m, it);
 out:
 	http_response_free(&resp);
@@ -207,6 +258,8 @@ media_download(const struct media_ctx *m, const struct item *it, int fd,
 		if (rc != TFS_OK)
 			return rc;
 		http_request_init(&req, url);
+		/* Voice media served by the API itself needs them. */
+		twilio_authorize(m->tw, &req);
 		/* After an expired link, go on from where we stopped. */
 		if (sink.written > 0)
 			req.range_start = sink.written;

@@ -517,9 +517,9 @@ same_object(const struct reader *r, const struct http_response *resp,
 	    strcmp(r->it.etag, resp->etag) != 0) ||
 	    (resp->status == 206 && resp->total_size >= 0 &&
 	    resp->total_size != r->ct_size))
-		return tfs_error_set(err, TFS_ERR_INTEGRITY, "%s: the object "
+		return tfs_error_set(err, TFS_ERR_CHANGED, "%s: the object "
 		    "changed upstream since it was catalogued (ETag or size "
-		    "differs); sync again", r->it.sid);
+		    "differs); the next sync probes it again", r->it.sid);
 	return TFS_OK;
 }
 
@@ -575,6 +575,8 @@ fetch(struct reader *r, long long start, size_t len, unsigned char *out,
 		if (rc != TFS_OK)
 			goto out;
 		http_request_init(&req, url);
+		/* Voice media served by the API itself needs them. */
+		twilio_authorize(c->tw, &req);
 		req.range_start = start + (long long)s.got;
 		req.range_end = start + (long long)len - 1;
 		req.on_data = buf_data;
@@ -1164,9 +1166,9 @@ gcm_fetch_error(const struct reader *r, const struct gcm_sink *s, int rc,
     const struct tfs_error *e, struct tfs_error *err)
 {
 	if (s->over)
-		return tfs_error_set(err, TFS_ERR_INTEGRITY, "%s: the object "
-		    "is longer than the %lld bytes the catalog says; sync "
-		    "again", r->it.sid, s->want);
+		return tfs_error_set(err, TFS_ERR_CHANGED, "%s: the object "
+		    "is longer than the %lld bytes the catalog says; the "
+		    "next sync probes it again", r->it.sid, s->want);
 	if (s->werr != 0)
 		return tfs_error_set(err, TFS_ERR_IO, "%s: cannot write the "
 		    "cache in %s: %s", r->it.sid, r->pool->objects,
@@ -1197,6 +1199,8 @@ gcm_fetch(struct reader *r, struct gcm_sink *s, struct tfs_error *err)
 		if (rc != TFS_OK)
 			goto out;
 		http_request_init(&req, url);
+		/* Voice media served by the API itself needs them. */
+		twilio_authorize(c->tw, &req);
 		if (s->got > 0)
 			req.range_start = s->got;
 		req.on_data = gcm_data;

@@ -4,10 +4,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/crypto.h>
 
 #include "twiliofs/json.h"
+#include "twiliofs/kind.h"
 #include "twiliofs/log.h"
 #include "twiliofs/twilio.h"
 
@@ -21,9 +23,7 @@ struct twilio {
 	char account_sid[ITEM_SID_LEN + 1];
 	char username[128];
 	char password[SECRET_MAX];	/* secret: wiped in twilio_free */
-	char video[BASE_MAX];
-	char api[BASE_MAX];
-	char intelligence[BASE_MAX];
+	char base[KIND_PRODUCTS][BASE_MAX];	/* by enum kind_product */
 };
 
 int
@@ -59,22 +59,23 @@ twilio_new(struct twilio **out, const struct twilio_config *cfg,
     struct http *http, struct tfs_error *err)
 {
 	struct twilio *t;
+	int p, bad = 0;
 
 	*out = NULL;
 	t = calloc(1, sizeof(*t));
 	if (t == NULL)
 		return tfs_error_set(err, TFS_ERR_NOMEM, "out of memory");
 	t->http = http;
-	if (snprintf(t->account_sid, sizeof(t->account_sid), "%s",
+	for (p = 0; p < KIND_PRODUCTS; p++)
+		if (twilio_base_url(cfg, kind_product_host(p), t->base[p],
+		    sizeof(t->base[p])) != TFS_OK)
+			bad = 1;
+	if (bad || snprintf(t->account_sid, sizeof(t->account_sid), "%s",
 	    cfg->account_sid) >= (int)sizeof(t->account_sid) ||
 	    snprintf(t->username, sizeof(t->username), "%s", cfg->username) >=
 	    (int)sizeof(t->username) ||
 	    snprintf(t->password, sizeof(t->password), "%s", cfg->password) >=
-	    (int)sizeof(t->password) ||
-	    twilio_base_url(cfg, "video", t->video, sizeof(t->video)) != 0 ||
-	    twilio_base_url(cfg, "api", t->api, sizeof(t->api)) != 0 ||
-	    twilio_base_url(cfg, "intelligence", t->intelligence,
-	    sizeof(t->intelligence)) != 0) {
+	    (int)sizeof(t->password)) {
 		twilio_free(t);
 		return tfs_error_set(err, TFS_ERR_CONFIG, "account SID, "
 		    "credentials or endpoint too long");
@@ -95,37 +96,9 @@ twilio_free(struct twilio *t)
 const char *
 twilio_kind_base(const struct twilio *t, enum item_kind kind)
 {
-	switch (kind) {
-	case ITEM_VIDEO_RECORDING:
-	case ITEM_COMPOSITION:
-		return t->video;
-	case ITEM_VOICE_RECORDING:
-		return t->api;
-	case ITEM_TRANSCRIPT:
-		return t->intelligence;
-	}
-	return t->api;
-}
+	const struct kind_info *ki = kind_info(kind);
 
-enum item_kind
-twilio_kind_of_sid(const char *sid)
-{
-	size_t i;
-
-	if (sid == NULL || strlen(sid) != ITEM_SID_LEN)
-		return 0;
-	for (i = 2; i < ITEM_SID_LEN; i++)
-		if (!isxdigit((unsigned char)sid[i]))
-			return 0;
-	if (strncmp(sid, "RT", 2) == 0)
-		return ITEM_VIDEO_RECORDING;
-	if (strncmp(sid, "CJ", 2) == 0)
-		return ITEM_COMPOSITION;
-	if (strncmp(sid, "RE", 2) == 0)
-		return ITEM_VOICE_RECORDING;
-	if (strncmp(sid, "GT", 2) == 0)
-		return ITEM_TRANSCRIPT;
-	return 0;
+	return t->base[ki != NULL ? ki->product : PRODUCT_VOICE];
 }
 
 static int
@@ -138,72 +111,137 @@ int
 twilio_list_url(const struct twilio *t, enum item_kind kind, int page_size,
     char *out, size_t cap)
 {
-	/* The documented maxima: video lists take 100, the others 1000. */
-	int max = kind == ITEM_VIDEO_RECORDING || kind == ITEM_COMPOSITION ?
-	    100 : 1000;
+	const struct kind_info *ki = kind_info(kind);
+	size_t n;
 
-	if (page_size <= 0 || page_size > max)
-		page_size = max;
-	switch (kind) {
-	case ITEM_VIDEO_RECORDING:
-		return fits(snprintf(out, cap, "%s/v1/Recordings?PageSize=%d",
-		    t->video, page_size), cap);
-	case ITEM_COMPOSITION:
-		return fits(snprintf(out, cap, "%s/v1/Compositions?PageSize=%d",
-		    t->video, page_size), cap);
-	case ITEM_VOICE_RECORDING:
-		return fits(snprintf(out, cap, "%s/2010-04-01/Accounts/%s/"
-		    "Recordings.json?PageSize=%d", t->api, t->account_sid,
-		    page_size), cap);
-	case ITEM_TRANSCRIPT:
-		return fits(snprintf(out, cap, "%s/v2/Transcripts?PageSize=%d",
-		    t->intelligence, page_size), cap);
-	}
-	return TFS_ERR_RANGE;
+	if (ki == NULL || kind_path(twilio_kind_base(t, kind), ki->list_path,
+	    t->account_sid, "", out, cap) != TFS_OK)
+		return TFS_ERR_RANGE;
+	if (page_size <= 0 || page_size > ki->page_max)
+		page_size = ki->page_max;
+	n = strlen(out);
+	return fits(snprintf(out + n, cap - n, "?PageSize=%d", page_size),
+	    cap - n);
 }
 
 int
 twilio_resource_url(const struct twilio *t, const char *sid,
     enum item_kind *kind, char *out, size_t cap)
 {
-	*kind = twilio_kind_of_sid(sid);
-	switch (*kind) {
-	case ITEM_VIDEO_RECORDING:
-		return fits(snprintf(out, cap, "%s/v1/Recordings/%s", t->video,
-		    sid), cap);
-	case ITEM_COMPOSITION:
-		return fits(snprintf(out, cap, "%s/v1/Compositions/%s",
-		    t->video, sid), cap);
-	case ITEM_VOICE_RECORDING:
-		return fits(snprintf(out, cap, "%s/2010-04-01/Accounts/%s/"
-		    "Recordings/%s.json", t->api, t->account_sid, sid), cap);
-	case ITEM_TRANSCRIPT:
-		return fits(snprintf(out, cap, "%s/v2/Transcripts/%s",
-		    t->intelligence, sid), cap);
-	}
-	return TFS_ERR_RANGE;
+	const struct kind_info *ki;
+
+	*kind = kind_of_sid(sid);
+	ki = kind_info(*kind);
+	if (ki == NULL)
+		return TFS_ERR_RANGE;
+	return kind_path(twilio_kind_base(t, *kind), ki->resource_path,
+	    t->account_sid, sid, out, cap);
 }
 
 int
 twilio_media_api_url(const struct twilio *t, enum item_kind kind,
     const char *sid, int part, char *out, size_t cap)
 {
-	switch (kind) {
-	case ITEM_VIDEO_RECORDING:
-		return fits(snprintf(out, cap, "%s/v1/Recordings/%s/Media",
-		    t->video, sid), cap);
-	case ITEM_COMPOSITION:
-		return fits(snprintf(out, cap, "%s/v1/Compositions/%s/Media",
-		    t->video, sid), cap);
-	case ITEM_VOICE_RECORDING:
-		return fits(snprintf(out, cap, "%s/2010-04-01/Accounts/%s/"
-		    "Recordings/%s.wav", t->api, t->account_sid, sid), cap);
-	case ITEM_TRANSCRIPT:
-		return fits(snprintf(out, cap, "%s/v2/Transcripts/%s/%s/"
-		    "Encrypted", t->intelligence, sid, part == 0 ?
-		    "Sentences" : "OperatorResults"), cap);
+	const struct kind_info *ki = kind_info(kind);
+	const char *path;
+
+	if (ki == NULL)
+		return TFS_ERR_RANGE;
+	path = part > 0 ? ki->part_media_path : ki->media_path;
+	if (path == NULL)
+		return TFS_ERR_RANGE;
+	return kind_path(twilio_kind_base(t, kind), path, t->account_sid, sid,
+	    out, cap);
+}
+
+/*
+ * Whether url lies under one of the configured API bases (product,
+ * region, edge, endpoint): the only URLs our credentials may go to. The
+ * character after the base must end the origin or its path segment, so
+ * "https://api.twilio.com@evil" or "…/video-evil" do not pass.
+ */
+static int
+api_url_ok(const struct twilio *t, const char *url)
+{
+	size_t n;
+	int p;
+
+	for (p = 0; p < KIND_PRODUCTS; p++) {
+		n = strlen(t->base[p]);
+		if (strncmp(url, t->base[p], n) == 0 && (url[n] == '/' ||
+		    url[n] == '?' || url[n] == '\0'))
+			return 1;
 	}
-	return TFS_ERR_RANGE;
+	return 0;
+}
+
+void
+twilio_authorize(const struct twilio *t, struct http_request *req)
+{
+	if (req->url != NULL && api_url_ok(t, req->url)) {
+		req->username = t->username;
+		req->password = t->password;
+	}
+}
+
+/*
+ * The rest of url (path and query) if it names Twilio's own host of
+ * product: https://{product}[.{edge}][.{region}].twilio.com[:443]/…, as
+ * real next-page links do whatever region asked; else NULL.
+ */
+static const char *
+twilio_host_rest(const char *url, const char *product)
+{
+	static const char suffix[] = ".twilio.com";
+	size_t plen = strlen(product), hlen, i;
+	const char *host, *end;
+
+	if (strncasecmp(url, "https://", 8) != 0)
+		return NULL;
+	host = url + 8;
+	hlen = strcspn(host, "/?#");
+	end = host + hlen;
+	if (hlen > 4 && strncmp(end - 4, ":443", 4) == 0)
+		hlen -= 4;
+	if (hlen < plen + sizeof(suffix) - 1 || strncasecmp(host, product,
+	    plen) != 0 || (host[plen] != '.') || strncasecmp(host + hlen -
+	    (sizeof(suffix) - 1), suffix, sizeof(suffix) - 1) != 0)
+		return NULL;
+	for (i = plen; i < hlen; i++)
+		if (!isalnum((unsigned char)host[i]) && host[i] != '.' &&
+		    host[i] != '-')
+			return NULL;
+	return *end == '\0' ? "/" : end;
+}
+
+int
+twilio_page_url(const struct twilio *t, enum item_kind kind,
+    const char *link, char *out, size_t cap, struct tfs_error *err)
+{
+	const struct kind_info *ki = kind_info(kind);
+	const char *base = twilio_kind_base(t, kind), *rest;
+	char origin[256];
+
+	if (ki == NULL)
+		return tfs_error_set(err, TFS_ERR_USAGE, "no such kind");
+	if (link[0] == '/')
+		rest = link;	/* next_page_uri: relative to the product */
+	else if (api_url_ok(t, link))
+		rest = NULL;
+	else if ((rest = twilio_host_rest(link, kind_product_host(
+	    ki->product))) == NULL) {
+		http_origin(link, origin, sizeof(origin));
+		return tfs_error_set(err, TFS_ERR_PROTOCOL, "%s: the API's "
+		    "next-page link points to %s, which is not a configured "
+		    "API host; not followed (credentials go to the API "
+		    "only)", ki->name, origin);
+	}
+	if (fits(rest != NULL ? snprintf(out, cap, "%s%s", base, rest) :
+	    snprintf(out, cap, "%s", link), cap) != TFS_OK)
+		return tfs_error_set(err, TFS_ERR_PROTOCOL, "%s: the API's "
+		    "next-page link is longer than %zu bytes", ki->name,
+		    cap - 1);
+	return TFS_OK;
 }
 
 /* Make url absolute against kind's base (next_page_uri is relative). */
@@ -228,11 +266,18 @@ api_status(const struct twilio *t, const char *url,
 	if (resp->body != NULL)
 		(void)json_value(resp->body, "$.message", NULL, 0, msg,
 		    sizeof(msg));
-	if (resp->status == 401 || resp->status == 403)
+	if (resp->status == 401)
 		return tfs_error_set(err, TFS_ERR_AUTH, "%s refused the "
-		    "credentials of %s (HTTP %ld%s%s); check TWILIO_API_KEY "
+		    "credentials of %s (HTTP 401%s%s); check TWILIO_API_KEY "
 		    "and TWILIO_API_SECRET (or TWILIO_AUTH_TOKEN)", origin,
-		    t->username, resp->status, msg[0] ? ": " : "", msg);
+		    t->username, msg[0] ? ": " : "", msg);
+	/* Known credentials, no access: a restricted key, a product the
+	 * account or region lacks. Not a credentials problem. */
+	if (resp->status == 403)
+		return tfs_error_set(err, TFS_ERR_FORBIDDEN, "%s refused "
+		    "access to %s (HTTP 403%s%s): a restricted API key, or a "
+		    "product not enabled for this account or region",
+		    origin, t->username, msg[0] ? ": " : "", msg);
 	if (resp->status == 404)
 		return tfs_error_set(err, TFS_ERR_NOTFOUND, "%s: not found "
 		    "(HTTP 404%s%s)", origin, msg[0] ? ": " : "", msg);
@@ -240,16 +285,27 @@ api_status(const struct twilio *t, const char *url,
 	    origin, resp->status, msg[0] ? ": " : "", msg);
 }
 
-/* GET an API URL with credentials; resp is the caller's to free. */
+/*
+ * GET an API URL with credentials; resp is the caller's to free. The one
+ * place credentials are attached for API answers: only under a
+ * configured base.
+ */
 static int
 api_get(struct twilio *t, const char *url, size_t cap,
     struct http_response *resp, struct tfs_error *err)
 {
 	struct http_request req;
+	char origin[256];
 
+	memset(resp, 0, sizeof(*resp));
+	if (!api_url_ok(t, url)) {
+		http_origin(url, origin, sizeof(origin));
+		return tfs_error_set(err, TFS_ERR_PROTOCOL, "%s is not a "
+		    "configured API host; credentials are not sent there",
+		    origin);
+	}
 	http_request_init(&req, url);
-	req.username = t->username;
-	req.password = t->password;
+	twilio_authorize(t, &req);
 	req.body_cap = cap;
 	return http_perform(t->http, &req, resp, err);
 }
@@ -324,19 +380,31 @@ pick_url(const struct http_response *resp, int index, char *out,
 	return r == 1 ? TFS_OK : TFS_ERR_RANGE;
 }
 
+/* A 2xx body where a redirect or JSON was expected: the media itself. */
+static int
+media_body(const void *p, size_t n, void *arg)
+{
+	(void)p;
+	(void)n;
+	*(int *)arg = 1;
+	return -1;	/* don't download it here */
+}
+
 int
 twilio_resolve_media(struct twilio *t, enum item_kind kind,
     const char *api_url, int part, int ttl, char *out, size_t cap,
     size_t *count, struct tfs_error *err)
 {
-	struct http_response resp;
+	const struct kind_info *ki = kind_info(kind);
+	struct http_response resp = { 0 };
+	struct http_request req;
 	char url[ITEM_URL_MAX];
 	size_t n = 0;
-	int rc, index = part > 0 ? part - 1 : 0;
+	int rc, index = part > 0 ? part - 1 : 0, is_body = 0;
 
-	/* Only video /Media takes a lifetime for its signed URL. */
-	if ((kind == ITEM_VIDEO_RECORDING || kind == ITEM_COMPOSITION) &&
-	    ttl > 0)
+	if (ki == NULL)
+		return tfs_error_set(err, TFS_ERR_USAGE, "no such kind");
+	if (ki->media_ttl && ttl > 0)
 		rc = fits(snprintf(url, sizeof(url), "%s%sTtl=%d", api_url,
 		    strchr(api_url, '?') != NULL ? "&" : "?", ttl),
 		    sizeof(url));
@@ -345,7 +413,33 @@ twilio_resolve_media(struct twilio *t, enum item_kind kind,
 		    sizeof(url));
 	if (rc != TFS_OK)
 		return tfs_error_set(err, TFS_ERR_NETWORK, "URL too long");
-	rc = api_get(t, url, 1024 * 1024, &resp, err);
+	if (!api_url_ok(t, url))
+		return tfs_error_set(err, TFS_ERR_PROTOCOL, "%s: the media "
+		    "URL is not under a configured API host", ki->name);
+	http_request_init(&req, url);
+	twilio_authorize(t, &req);
+	req.body_cap = 1024 * 1024;
+	if (ki->media_may_be_body) {
+		/* Voice: a 302 to a signed URL, or a 200 with the WAV. */
+		req.range_start = 0;
+		req.range_end = 0;
+		req.on_data = media_body;
+		req.arg = &is_body;
+	}
+	rc = http_perform(t->http, &req, &resp, err);
+	if (rc == TFS_ERR_IO && is_body) {
+		/* The API URL serves the media: fetch it (with credentials,
+		 * twilio_authorize) as the media URL. */
+		tfs_error_clear(err);
+		http_response_free(&resp);
+		if (count != NULL)
+			*count = 1;
+		if (part > 0)
+			return tfs_error_set(err, TFS_ERR_NOTFOUND, "media "
+			    "part %d not found: the API lists 1", part);
+		return fits(snprintf(out, cap, "%s", api_url), cap) == TFS_OK ?
+		    TFS_OK : tfs_error_set(err, TFS_ERR_RANGE, "URL too long");
+	}
 	if (rc != TFS_OK) {
 		http_response_free(&resp);
 		return rc;

@@ -56,6 +56,10 @@ TWILIOFS=$build/asan/twiliofs TWILIOFS_MEM=$top/twiliofs \
 run env/lifecycle bash tests/env/test_env.sh
 TWILIOFS=$build/asan/twiliofs TFS_WORK=$work/account \
 	run integration/account bash tests/integration/test_account.sh
+TWILIOFS=$build/asan/twiliofs TFS_WORK=$work/outputs run integration/outputs bash tests/integration/test_outputs.sh
+# Unattended runs: failures contained, visible, recoverable (issue 8).
+TWILIOFS=$build/asan/twiliofs TFS_WORK=$work/failures \
+	run integration/failures bash tests/integration/test_failures.sh
 TFS_TEST_READER=$build/asan/test_reader TFS_WORK=$work/reader \
 	run integration/reader bash tests/integration/test_reader.sh
 # A real FUSE mount, read with ffprobe, ffmpeg, rsync, getfattr, pread.

@@ -18,6 +18,7 @@
 
 #include "twiliofs/error.h"
 #include "twiliofs/item.h"
+#include "twiliofs/kind.h"
 
 struct catalog;
 
@@ -43,6 +44,8 @@ struct catalog_page {
 	char next[ITEM_URL_MAX];	/* next page: meta.next_page_url, or
 					 * next_page_uri as given (relative);
 					 * "" when this was the last page */
+	size_t skipped;		/* malformed records left out */
+	char skip_detail[200];	/* why the first of them was */
 };
 
 /*
@@ -55,11 +58,15 @@ struct catalog_page {
  * encryption_details (either spelling) to the envelope; media_url from
  * links.media (video), uri with ".json" replaced by ".wav" made absolute
  * against base_url (voice), links.encrypted_sentences (transcripts).
- * A record whose envelope or status changed loses media_known.
- * A record whose encryption_details cannot be used (bad base64, IV not
- * 12/16 bytes, type not rsa-aes) is kept with status "invalid" (counted
- * failed, never pending). TFS_ERR_ENVELOPE if json is not such a page or
- * a record has no usable sid; TFS_ERR_USAGE for voice without base_url.
+ * The kind's specifics come from the table of kinds (kind.h).
+ * A record whose envelope, status, hold or listed size changed loses
+ * media_known. A record whose encryption_details cannot be used (bad
+ * base64, IV not 12/16 bytes, type not rsa-aes) is kept with status
+ * "invalid" (counted failed, never pending). A record that is not an
+ * object or whose sid is not the kind's prefix and 32 hex digits is
+ * skipped and counted (page->skipped, skip_detail); the rest of the page
+ * is kept. TFS_ERR_ENVELOPE if json is not such a page; TFS_ERR_USAGE for
+ * voice without base_url.
  */
 int catalog_ingest_page(struct catalog *cat, enum item_kind kind,
 	const char *json, const char *base_url, long long generation,
@@ -96,12 +103,74 @@ int catalog_set_media(struct catalog *cat, const char *sid, int part,
 
 /*
  * Call fn for every completed item (all parts) whose media is not known
- * yet, oldest first; stop early if fn returns non-zero (returned). No
- * query is open while fn runs: fn may use cat (catalog_set_media, …).
+ * yet and not held (external, unencrypted), oldest first, leaving out
+ * those whose last failure asks to wait past retry_clock (Unix seconds;
+ * LLONG_MAX: retry every one now). Stop early if fn returns non-zero
+ * (returned). No query is open while fn runs: fn may use cat.
  */
-int catalog_foreach_pending(struct catalog *cat,
+int catalog_foreach_pending(struct catalog *cat, long long retry_clock,
 	int (*fn)(const struct item *it, void *arg), void *arg,
 	struct tfs_error *err) __attribute__((warn_unused_result));
+
+/*
+ * Call fn for every encrypted completed item whose media is known and
+ * whose key was not checked yet (and, with recheck, those no key opened:
+ * the keys may have changed). As above, fn may use cat.
+ */
+int catalog_foreach_keycheck(struct catalog *cat, int recheck,
+	int (*fn)(const struct item *it, void *arg), void *arg,
+	struct tfs_error *err) __attribute__((warn_unused_result));
+
+/* Record whether a key of ours opens (sid, part): 1 yes, 2 no. */
+int catalog_set_key_state(struct catalog *cat, const char *sid, int part,
+	int state, struct tfs_error *err) __attribute__((warn_unused_result));
+
+/*
+ * Record that fetching (sid, part)'s media failed now (Unix seconds), with
+ * a class ("network", "notfound", "forbidden", "auth", "envelope",
+ * "integrity", "protocol", …) and a one-line detail. It is tried again
+ * once retry_after has passed: 1 min after the first failure, doubling,
+ * at most 6 h. catalog_set_media clears it.
+ */
+int catalog_fail(struct catalog *cat, const char *sid, int part,
+	const char *class, const char *detail, long long now,
+	struct tfs_error *err) __attribute__((warn_unused_result));
+
+/* The object changed upstream: probe (sid, part) again at the next sync. */
+int catalog_mark_stale(struct catalog *cat, const char *sid, int part,
+	struct tfs_error *err) __attribute__((warn_unused_result));
+
+struct catalog_failure {
+	char sid[ITEM_SID_LEN + 1];
+	int part;
+	enum item_kind kind;
+	char class[16];
+	char detail[TFS_ERROR_DETAIL];
+	long long count, last_time, retry_after;
+};
+
+/* Call fn for every recorded failure, by class then SID. */
+int catalog_foreach_failure(struct catalog *cat,
+	int (*fn)(const struct catalog_failure *f, void *arg), void *arg,
+	struct tfs_error *err) __attribute__((warn_unused_result));
+
+/* The last listing of one API product (kind.h's enum kind_product). */
+struct catalog_product {
+	long long last_ok;	/* Unix seconds of the last complete
+				 * listing of all its kinds; 0 never */
+	long long last_try;	/* of the last attempt; 0 never */
+	char class[16];		/* "" fine, or "auth", "forbidden",
+				 * "unavailable", "network", "protocol" */
+	char detail[TFS_ERROR_DETAIL];
+	long long skipped;	/* malformed records left out last time */
+};
+
+int catalog_product_set(struct catalog *cat, enum kind_product product,
+	const struct catalog_product *p, struct tfs_error *err)
+	__attribute__((warn_unused_result));
+int catalog_product_get(struct catalog *cat, enum kind_product product,
+	struct catalog_product *p, struct tfs_error *err)
+	__attribute__((warn_unused_result));
 
 /*
  * Call fn for every item (any status), by kind then date then sid; as
@@ -113,9 +182,13 @@ int catalog_foreach(struct catalog *cat,
 
 struct catalog_counts {
 	size_t completed;	/* status completed (parts counted) */
-	size_t pending;		/* completed, media not known yet */
+	size_t pending;		/* completed, media unknown, not held */
 	size_t processing;	/* not finished upstream */
 	size_t failed;		/* failed / error / absent upstream */
+	size_t external;	/* completed, media in the customer's storage */
+	size_t unencrypted;	/* completed, stored without encryption */
+	size_t nokey;		/* media known, no key of ours opens it */
+	size_t failing;		/* pending, with a failure recorded */
 };
 
 int catalog_count(struct catalog *cat, enum item_kind kind,

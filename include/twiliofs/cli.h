@@ -19,7 +19,9 @@ enum cli_exit {
 	CLI_EXIT_USAGE = 1,	/* usage error or local file error */
 	CLI_EXIT_CONFIG = 2,	/* authentication / configuration */
 	CLI_EXIT_NETWORK = 3,	/* network / server after retries */
-	CLI_EXIT_DECRYPT = 4	/* decryption or integrity failure */
+	CLI_EXIT_DECRYPT = 4,	/* decryption or integrity failure */
+	CLI_EXIT_PARTIAL = 5	/* sync: done, but some items or products
+				 * failed (the summary says which) */
 };
 
 enum cli_command {
@@ -65,6 +67,7 @@ struct cli_decrypt {
 struct cli {
 	enum cli_command command;
 	int verbosity;			/* number of -v */
+	const char *log_file;		/* --log-file, -o log_file= */
 	struct cli_decrypt decrypt;
 	struct cli_account account;	/* sync, get */
 	int incremental;		/* sync --incremental */
@@ -78,6 +81,8 @@ struct cli {
 		int single_thread;	/* -s */
 		int offline;		/* -o offline */
 		int allow_other;	/* -o allow_other */
+		long long uid, gid;	/* -o uid=, gid=; -1: the user's */
+		int umask;		/* -o umask=OCTAL; -1: default */
 		long refresh;		/* -o refresh=SECONDS; 0 never */
 		long long cache_size;	/* -o cache_size=BYTES[KMG] */
 		char fuse_opts[1024];	/* other -o options, for FUSE */
@@ -96,7 +101,9 @@ int cli_read_credentials(const char *path, char *key, size_t key_cap,
 /*
  * Parse argv into cli. Returns -1 when there is a command to run, or an
  * exit status to exit with at once (after --help, --version, or a usage
- * error, whose one-line message has been printed).
+ * error, whose one-line message has been printed). A --log-file is opened
+ * here (log_open_file), so that every later message reaches it; a log
+ * file refused is CLI_EXIT_CONFIG.
  */
 int cli_parse(struct cli *cli, int argc, char **argv);
 

@@ -5,11 +5,14 @@
  *
  * Output to a file goes to a 0600 temporary file beside it, renamed into
  * place only after the GCM tag or the CBC padding (and any known length)
- * has been checked; on failure it is removed. Output to stdout is written
- * only after verification: GCM input is read twice (verify, then decrypt),
- * CBC's final block is checked before the first byte is written; this
- * needs a seekable input, so from a pipe GCM to stdout is refused and CBC
- * is checked at the end (the best a pipe allows).
+ * has been checked; on failure it is removed. A symlink is written
+ * through: the file it leads to (or, dangling, names) gets the plaintext.
+ * Output to stdout, or to an existing device or FIFO (opened in place, as
+ * cp does: never replaced), is written only after verification: GCM input
+ * is read twice (verify, then decrypt), CBC's final block is checked
+ * before the first byte is written; this needs a seekable input, so from
+ * a pipe GCM to such an output is refused and CBC is checked at the end
+ * (the best a pipe allows).
  */
 #ifndef TWILIOFS_DECRYPT_H
 #define TWILIOFS_DECRYPT_H
@@ -30,10 +33,13 @@ struct decrypt_request {
 };
 
 /*
- * Decrypt req->input into req->output. Errors: TFS_ERR_IO (input or
- * output), TFS_ERR_NOKEY, TFS_ERR_INTEGRITY (tag, padding, length),
- * TFS_ERR_TRUNCATED, TFS_ERR_USAGE (GCM from a pipe to stdout),
- * TFS_ERR_CRYPTO, TFS_ERR_NOMEM; err names the file and the cause.
+ * Decrypt req->input into req->output. An output that is the input itself
+ * (by any name), a directory or a socket is refused before anything is
+ * read. Errors: TFS_ERR_IO (input or output; a missing output directory),
+ * TFS_ERR_NOKEY, TFS_ERR_INTEGRITY (tag, padding, length),
+ * TFS_ERR_TRUNCATED, TFS_ERR_USAGE (GCM from a pipe to a stream; output
+ * is the input, a directory, a socket), TFS_ERR_CRYPTO, TFS_ERR_NOMEM;
+ * err names the file and the cause.
  */
 int decrypt_file(const struct decrypt_request *req, struct tfs_error *err)
 	__attribute__((warn_unused_result));

@@ -27,7 +27,10 @@ enum tfs_err {
 	TFS_ERR_NETWORK = -11,	/* network/server, after retries */
 	TFS_ERR_AUTH = -12,	/* the API refused our credentials (401) */
 	TFS_ERR_NOTFOUND = -13,	/* the API has no such resource (404) */
-	TFS_ERR_EXPIRED = -14	/* a signed media URL expired (403) */
+	TFS_ERR_EXPIRED = -14,	/* a signed media URL expired (403) */
+	TFS_ERR_FORBIDDEN = -15,	/* the API key may not read it (403) */
+	TFS_ERR_PROTOCOL = -16,	/* an API answer we must not trust */
+	TFS_ERR_CHANGED = -17	/* the object changed upstream (ETag) */
 };
 
 #define TFS_ERROR_DETAIL 320

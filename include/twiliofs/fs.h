@@ -11,10 +11,12 @@
 #include "twiliofs/error.h"
 #include "twiliofs/item.h"
 #include "twiliofs/reader.h"
+#include "twiliofs/status.h"
 
 /* Facts about a snapshot that status.json shows. */
 struct fs_snapshot_info {
 	char last_sync[32];	/* ISO-8601 UTC, or "" if never */
+	struct status_product products[KIND_PRODUCTS];
 };
 
 struct fs_config {
@@ -22,6 +24,14 @@ struct fs_config {
 	const char *account_sid;
 	int foreground, debug, single_thread, allow_other, offline;
 	const char *fuse_opts;		/* extra -o options for FUSE */
+	/*
+	 * Owner shown for every entry (-1: the mounting user's), and the
+	 * umask of the modes: directories 0777 & ~umask, files (and
+	 * status.json) 0666 & ~umask, symlinks 0777. -1: 077, or 022 with
+	 * allow_other. Writes fail with EROFS whatever the modes say.
+	 */
+	long long uid, gid;
+	int umask;
 	long refresh;			/* seconds; 0: never */
 	struct reader_pool *readers;	/* borrowed */
 	/*
@@ -33,17 +43,35 @@ struct fs_config {
 	    struct tfs_error *err);
 	/* Bring the catalog up to date with the API (the refresh). */
 	int (*refresh_catalog)(void *arg, struct tfs_error *err);
+	/*
+	 * The object of it changed upstream (ETag or size): have the next
+	 * refresh probe it again. May be NULL.
+	 */
+	void (*stale)(void *arg, const char *sid, int part);
 	/* "aes-256-cbc", "aes-128-cbc", "aes-256-gcm" or "none" for it. */
 	const char *(*cipher_name)(void *arg, const struct item *it);
 	void *arg;
 };
 
 /*
- * Mount and serve until unmounted (fusermount3 -u) or signalled; daemonizes
- * unless cfg->foreground. Returns 0, or TFS_ERR_CONFIG when the mount
- * could not be set up (detail says why).
+ * Mount and serve until unmounted (fusermount3 -u) or until SIGINT,
+ * SIGTERM or SIGHUP (then it unmounts itself); daemonizes unless
+ * cfg->foreground, once the first tree is built and the mount is there.
+ * Refuses, before mounting, a mountpoint that is not a directory, is
+ * already a mount point, or is a dead mount (ENOTCONN). Returns 0 (also
+ * after a signal), or TFS_ERR_CONFIG when the mount could not be set up
+ * (detail says why and what to do), TFS_ERR_IO if the session failed.
  */
 int fs_main(const struct fs_config *cfg, struct tfs_error *err)
+	__attribute__((warn_unused_result));
+
+/*
+ * The checks fs_main makes of mnt before mounting, for callers that want
+ * to fail before a long first sync: TFS_OK, or TFS_ERR_CONFIG with a
+ * detail naming mnt and the fix (not a directory; already a mount point;
+ * a dead mount, ENOTCONN: run fusermount3 -u).
+ */
+int fs_check_mountpoint(const char *mnt, struct tfs_error *err)
 	__attribute__((warn_unused_result));
 
 #endif

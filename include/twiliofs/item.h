@@ -61,6 +61,13 @@ struct item {
 	struct envelope env;
 	int media_known;
 	char etag[96];
+	/* Why the media is not fetched: "external" (in the customer's own
+	 * storage), "unencrypted" (a transcript stored without encryption:
+	 * not served), or "". */
+	char hold[16];
+	int key_state;			/* 0 unchecked, 1 a key opens it,
+					 * 2 no key of ours does */
+	char fail_class[16];		/* the last media failure, or "" */
 };
 
 #endif

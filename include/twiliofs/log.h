@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * log.h - one-line diagnostics on stderr: "twiliofs: context: reason".
+ * log.h - one-line diagnostics on stderr: "twiliofs: context: reason";
+ * in a mount gone into the background, to syslog; and to a log file when
+ * one is given (log_open_file).
  *
  * Every message is a single line (embedded newlines and control characters
  * are escaped, so a hostile file name or server string cannot forge extra
@@ -16,6 +18,8 @@
 #ifndef TWILIOFS_LOG_H
 #define TWILIOFS_LOG_H
 
+#include "twiliofs/error.h"
+
 enum log_level {
 	TFS_LOG_ERROR = 0,
 	TFS_LOG_WARN = 1,
@@ -30,10 +34,28 @@ void log_set_level(enum log_level level);
 int log_enabled(enum log_level level);
 
 /*
- * From now on, send messages to syslog (facility daemon) instead of
- * stderr: for a mount that has gone into the background.
+ * From now on, send messages to syslog (facility daemon, when there is a
+ * syslog socket) instead of stderr: for a mount that has gone into the
+ * background. A log file keeps getting them.
  */
 void log_use_syslog(void);
+
+/* Whether syslog can receive messages here (/dev/log is a socket). */
+int log_syslog_available(void);
+
+/*
+ * Also append every message to the file at path, created 0600, each line
+ * prefixed with its UTC time. Refused (TFS_ERR_CONFIG, detail says why
+ * and what to do) when path is a symbolic link, not a regular file, or
+ * writable by group or others. Call once, at start-up; the descriptor is
+ * kept for the life of the process (close-on-exec, kept across the
+ * mount's fork).
+ */
+int log_open_file(const char *path, struct tfs_error *err)
+	__attribute__((warn_unused_result));
+
+/* Whether a log file is open. */
+int log_has_file(void);
 
 /* Print "twiliofs: " followed by the formatted message and a newline. */
 void log_msg(enum log_level level, const char *fmt, ...)

@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "twiliofs/catalog.h"
+#include "twiliofs/kind.h"
 #include "twiliofs/media.h"
 
 struct sync_progress {
@@ -29,6 +30,10 @@ struct sync_options {
 	 */
 	int incremental;
 	int page_size;		/* 0: the API's maximum */
+	const char *region;	/* products Twilio lacks there are skipped */
+	/* Probe every failed item now (a sync someone asked for); else
+	 * each waits for its backoff (the mount's periodic refresh). */
+	int retry_all;
 	void (*progress)(const struct sync_progress *p, void *arg);
 	void *arg;
 };
@@ -36,22 +41,53 @@ struct sync_options {
 struct sync_kind_report {
 	size_t pages, listed, added, changed, removed;
 	size_t probed, probe_failed;
+	size_t skipped;		/* malformed records left out */
 	int complete;		/* the whole list was seen */
+};
+
+/* How one API product fared: code TFS_OK, or its first failure. */
+struct sync_product_report {
+	int code;
+	int unavailable;	/* not offered in the region: not a failure */
+	char class[16];		/* "auth", "forbidden", "unavailable",
+				 * "network", "protocol" */
+	char detail[TFS_ERROR_DETAIL];
 };
 
 struct sync_report {
 	struct sync_kind_report kind[ITEM_KINDS + 1];	/* by item_kind */
+	struct sync_product_report product[KIND_PRODUCTS];
+	int listed_whole[KIND_PRODUCTS];	/* every kind listed whole */
+	size_t product_skipped[KIND_PRODUCTS];
+	size_t nokey;		/* encrypted items no key of ours opens */
 };
 
 /*
- * Run one sync. Per-item media failures (no key, a 404) are logged and
- * counted, not fatal; TFS_ERR_AUTH and TFS_ERR_NETWORK stop the sync.
+ * Run one sync. A product that fails (401/403/404, network, a page link
+ * that is foreign or loops, a page that is not a list) is recorded in
+ * rep->product and the catalog's products, while the others sync; an
+ * item whose media fails is recorded against the item (catalog_fail) and
+ * probed again after its backoff. Returns an error only when the catalog
+ * fails (disk, memory); see sync_outcome for how the sync went.
  */
 int sync_run(struct catalog *cat, const struct media_ctx *m,
 	const struct sync_options *o, struct sync_report *rep,
 	struct tfs_error *err) __attribute__((warn_unused_result));
 
+/* sync_outcome: some items or products failed, the rest synced. */
+#define SYNC_PARTIAL 1
+
+/*
+ * How a finished sync went: TFS_OK; TFS_ERR_AUTH when the credentials
+ * were refused (401); TFS_ERR_NETWORK when every product offered failed
+ * on the network; SYNC_PARTIAL when some products or items failed.
+ */
+int sync_outcome(const struct sync_report *rep);
+
 /* "video recordings", "compositions", "voice recordings", "transcripts". */
 const char *sync_kind_name(enum item_kind kind);
+
+/* The failure class of an error code ("network", "forbidden", …). */
+const char *sync_error_class(int code);
 
 #endif

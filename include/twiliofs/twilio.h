@@ -54,9 +54,11 @@ int twilio_list_url(const struct twilio *t, enum item_kind kind,
 
 /*
  * GET url (absolute, or relative to kind's base when it starts with '/')
- * with credentials; the 200 body into *json (caller frees). Errors:
- * TFS_ERR_AUTH (401/403: the detail names TWILIO_API_KEY),
- * TFS_ERR_NOTFOUND (404), TFS_ERR_NETWORK.
+ * with credentials (only under a configured base: TFS_ERR_PROTOCOL
+ * otherwise); the 200 body into *json (caller frees). Errors:
+ * TFS_ERR_AUTH (401: the detail names TWILIO_API_KEY), TFS_ERR_FORBIDDEN
+ * (403: the key may not read this product), TFS_ERR_NOTFOUND (404),
+ * TFS_ERR_NETWORK.
  */
 int twilio_get_json(struct twilio *t, enum item_kind kind, const char *url,
 	char **json, struct tfs_error *err)
@@ -79,7 +81,9 @@ int twilio_media_api_url(const struct twilio *t, enum item_kind kind,
 /*
  * Resolve (kind, part)'s media API URL to a signed URL fetched without
  * credentials (valid ttl seconds where the API takes a Ttl). For part >=
- * 1, the (part-1)th of locations[]. *count (may be NULL) gets how many
+ * 1, the (part-1)th of locations[]. Where the API answers with the media
+ * itself (voice .wav as a 200), out is api_url: fetch it through
+ * twilio_authorize. *count (may be NULL) gets how many
  * locations the answer listed (1 for single-URL answers).
  */
 int twilio_resolve_media(struct twilio *t, enum item_kind kind,
@@ -87,7 +91,22 @@ int twilio_resolve_media(struct twilio *t, enum item_kind kind,
 	size_t *count, struct tfs_error *err)
 	__attribute__((warn_unused_result));
 
-/* The kind a SID's prefix names (RT, CJ, RE, GT), or 0. */
-enum item_kind twilio_kind_of_sid(const char *sid);
+/*
+ * A list page's next-page link, checked and made absolute: relative
+ * (next_page_uri) joins kind's base; absolute must lie under a configured
+ * API base, or name Twilio's own host of kind's product (any region or
+ * edge; rewritten onto the configured base, as Twilio's SDKs do for
+ * regions). Anything else: TFS_ERR_PROTOCOL naming the origin.
+ */
+int twilio_page_url(const struct twilio *t, enum item_kind kind,
+	const char *link, char *out, size_t cap, struct tfs_error *err)
+	__attribute__((warn_unused_result));
+
+/*
+ * Attach the credentials to req if, and only if, its URL lies under a
+ * configured API base (voice media may be served by the API itself);
+ * signed media-store URLs never get them.
+ */
+void twilio_authorize(const struct twilio *t, struct http_request *req);
 
 #endif

@@ -705,10 +705,11 @@ want_errline
 want_no_file "$D/o/out"
 case_end
 
-case_begin "OUTPUT directory does not exist: exit 1"
+case_begin "OUTPUT directory does not exist: exit 1, the message names it"
 tfs decrypt "${KEYS[@]}" --headers "$V/cbc256_A.headers" "$V/cbc256_A.enc" "$D/o/missing/out"
 want_rc 1
 want_errline
+want_err "directory $D/o/missing does not exist"
 case_end
 
 case_begin "--headers FILE does not exist: exit 1"
@@ -802,6 +803,204 @@ for how in file pipe; do
 	want_no_file "$D/o/out"
 	case_end
 done
+
+# ---- outputs that are not plain files: written in place or through -------
+# A device or FIFO is written in place (never replaced), a symlink written
+# through, the input itself, a directory refused; as cp and curl -o do.
+
+# fifo_read FIFO DEST: a background reader of FIFO; fifo_wait stops it.
+fifo_read() {
+	cat "$1" >"$2" &
+	fpid=$!
+}
+fifo_wait() {
+	for _ in $(seq 50); do
+		kill -0 "$fpid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$fpid" 2>/dev/null; then
+		kill "$fpid" 2>/dev/null
+		fail "the FIFO's reader never saw end of file"
+	fi
+	wait "$fpid" 2>/dev/null
+}
+# only NAMES... in $D/o, nothing else
+want_only() {
+	local left
+	left=$(cd "$D/o" && ls -A | sort | tr '\n' ' ')
+	[ "$left" = "$(printf '%s\n' "$@" | sort | tr '\n' ' ')" ] ||
+	    fail "in the output directory: $left, want: $*"
+}
+
+# A private /dev/null first: a binary that replaces device nodes must not
+# get to replace the real one.
+devok=
+case_begin "cbc256_A to a character device (a private /dev/null): written in place"
+if mknod "$D/o/null" c 1 3 2>/dev/null; then
+	tfs decrypt "${KEYS[@]}" --headers "$V/cbc256_A.headers" "$V/cbc256_A.enc" "$D/o/null"
+	want_rc 0
+	want_stdout_empty
+	[ -c "$D/o/null" ] || fail "the device node was replaced"
+	want_only null
+	[ -z "$why" ] && devok=1
+else
+	cname="$cname # SKIP mknod not permitted"
+fi
+case_end
+
+case_begin "gcm_voice_A to /dev/null: exit 0, /dev/null still the character device"
+if [ "$(id -u)" = 0 ] && [ -z "$devok" ]; then
+	fail "not tried as root: a private device node was not kept (case above)"
+else
+	tfs decrypt "${KEYS[@]}" --details "$V/gcm_voice_A.details" "$V/gcm_voice_A.enc" /dev/null
+	want_rc 0
+	want_stdout_empty
+	if [ ! -c /dev/null ]; then
+		fail "/dev/null is no longer a character device"
+		# Put the system's back, or every later command suffers.
+		[ "$(id -u)" = 0 ] && rm -f /dev/null && mknod -m 666 /dev/null c 1 3
+	fi
+fi
+case_end
+
+for v in gcm_voice_A cbc256_A; do
+	if [ -f "$V/$v.details" ]; then envargs details-file "$v"; else envargs headers "$v"; fi
+	case_begin "$v to a FIFO: streamed into it, the FIFO kept"
+	mkfifo "$D/o/fifo"
+	fifo_read "$D/o/fifo" "$D/got"
+	tfs decrypt "${KEYS[@]}" "${ENVA[@]}" "$V/$v.enc" "$D/o/fifo"
+	fifo_wait
+	want_rc 0
+	[ "$(sha <"$D/got")" = "$(plain "$v")" ] ||
+	    fail "the reader got $(stat -c %s "$D/got") bytes, not the plaintext"
+	[ -p "$D/o/fifo" ] || fail "the FIFO was replaced"
+	want_only fifo
+	case_end
+done
+
+for v in gcm_tampered_A cbc_badpad_A; do
+	if [ -f "$V/$v.details" ]; then envargs details-file "$v"; else envargs headers "$v"; fi
+	case_begin "$v to a FIFO: exit 4, the reader gets 0 bytes"
+	mkfifo "$D/o/fifo"
+	fifo_read "$D/o/fifo" "$D/got"
+	tfs decrypt "${KEYS[@]}" "${ENVA[@]}" "$V/$v.enc" "$D/o/fifo"
+	fifo_wait
+	want_rc 4
+	want_errline
+	[ ! -s "$D/got" ] || fail "the reader got $(stat -c %s "$D/got") bytes"
+	[ -p "$D/o/fifo" ] || fail "the FIFO was replaced"
+	want_only fifo
+	case_end
+done
+
+case_begin "gcm_voice_A from a pipe to a FIFO: refused, the reader gets 0 bytes"
+mkfifo "$D/o/fifo"
+fifo_read "$D/o/fifo" "$D/got"
+tfs --pipe "$V/gcm_voice_A.enc" decrypt "${KEYS[@]}" --details "$V/gcm_voice_A.details" - "$D/o/fifo"
+fifo_wait
+want_rc 1
+want_errline
+want_err "$D/o/fifo"
+[ ! -s "$D/got" ] || fail "the reader got $(stat -c %s "$D/got") bytes"
+case_end
+
+# symlink_case NAME TARGET: OUTPUT $D/o/link -> TARGET (relative to $D/o)
+symlink_case() {
+	case_begin "$1"
+	mkdir -p "$D/t"
+	ln -s "$2" "$D/o/link"
+	tfs decrypt "${KEYS[@]}" --details "$V/gcm_voice_C.details" "$V/gcm_voice_C.enc" "$D/o/link"
+	want_rc 0
+	want_stdout_empty
+	[ -L "$D/o/link" ] || fail "the link was replaced"
+	[ "$(readlink "$D/o/link")" = "$2" ] || fail "the link now points elsewhere"
+	[ "$(sha <"$D/o/link")" = "$(plain gcm_voice_C)" ] ||
+	    fail "the link's target does not hold the plaintext"
+	[ "$(stat -L -c %a "$D/o/link")" = 600 ] || fail "target mode $(stat -L -c %a "$D/o/link"), want 600"
+	case_end
+}
+symlink_case "symlink OUTPUT to an existing file: written through, link kept" ../t/real
+: >"$W/real-existing"
+symlink_case "symlink OUTPUT, absolute, to an existing file" "$W/real-existing"
+rm -f "$W/real-existing"
+symlink_case "dangling symlink OUTPUT: its target created, link kept" ../t/new
+
+case_begin "symlink OUTPUT: no temp file left in the target's directory"
+mkdir -p "$D/t"
+echo old >"$D/t/real"
+ln -s ../t/real "$D/o/link"
+tfs decrypt "${KEYS[@]}" --headers "$V/cbc256_A.headers" "$V/cbc256_A.enc" "$D/o/link"
+want_rc 0
+[ "$(ls -A "$D/t")" = real ] || fail "in the target's directory: $(ls -A "$D/t" | tr '\n' ' ')"
+want_only link
+[ "$(sha <"$D/t/real")" = "$(plain cbc256_A)" ] || fail "target does not hold the plaintext"
+case_end
+
+# same_case NAME OUTPUT [--stdin]: INPUT $D/o/in, a copy of cbc256_A.enc
+same_case() {
+	local name=$1 out=$2 before
+	shift 2
+	case_begin "OUTPUT is the input ($name): exit 1, input unchanged"
+	cp "$V/cbc256_A.enc" "$D/o/in"
+	case $out in
+	link) ln -s in "$D/o/link" ;;
+	hard) ln "$D/o/in" "$D/o/hard" ;;
+	esac
+	before=$(sha <"$D/o/in")
+	if [ "${1:-}" = --stdin ]; then
+		tfs --stdin "$D/o/in" decrypt "${KEYS[@]}" --headers "$V/cbc256_A.headers" - "$D/o/$out"
+	else
+		tfs decrypt "${KEYS[@]}" --headers "$V/cbc256_A.headers" "$D/o/in" "$D/o/$out"
+	fi
+	want_rc 1
+	want_errline
+	want_err "$D/o/$out: is the same file as the input"
+	want_stdout_empty
+	[ "$(sha <"$D/o/in")" = "$before" ] || fail "the input was changed"
+	[ -L "$D/o/in" ] && fail "the input became a link"
+	case $out in
+	link) [ -L "$D/o/link" ] || fail "the link was replaced"; want_only in link ;;
+	hard) want_only in hard ;;
+	*) want_only in ;;
+	esac
+	case_end
+}
+same_case "same path" in
+same_case "via a symlink" link
+same_case "via a hard link" hard
+same_case "stdin redirected from it" in --stdin
+
+case_begin "GCM: OUTPUT is the input: exit 1, input unchanged"
+cp "$V/gcm_voice_A.enc" "$D/o/in"
+tfs decrypt "${KEYS[@]}" --details "$V/gcm_voice_A.details" "$D/o/in" "$D/o/in"
+want_rc 1
+want_errline
+want_err "same file as the input"
+[ "$(sha <"$D/o/in")" = "$(sha <"$V/gcm_voice_A.enc")" ] || fail "the input was changed"
+want_only in
+case_end
+
+# dir_case NAME OUTPUT WANT: OUTPUT is under $D/o; nothing written there
+dir_case() {
+	case_begin "OUTPUT $1: exit 1, one clear line, nothing written"
+	mkdir -p "$D/o/sub"
+	ln -s sub "$D/o/dirlink"
+	tfs decrypt "${KEYS[@]}" --headers "$V/cbc256_A.headers" "$V/cbc256_A.enc" "$D/o/$2"
+	want_rc 1
+	want_errline
+	want_err "$D/o/$2: $3"
+	want_stdout_empty
+	[ -z "$(ls -A "$D/o/sub")" ] || fail "written into the directory: $(ls -A "$D/o/sub")"
+	want_only sub dirlink
+	[ -L "$D/o/dirlink" ] || fail "the link was replaced"
+	[ "$(ls -A "$D" | tr '\n' ' ')" = "o stderr stdout " ] ||
+	    fail "left beside it: $(ls -A "$D" | tr '\n' ' ')"
+	case_end
+}
+dir_case "is a directory" sub "is a directory; give a file name"
+dir_case "is a directory, with a trailing /" sub/ "is a directory; give a file name"
+dir_case "is a symlink to a directory" dirlink "is a directory; give a file name"
+dir_case "ends in / but does not exist" new/ "ends in '/'"
 
 # ---- killed mid-way: nothing left behind -----------------------------------
 # Feed part of an object through a FIFO, let twiliofs write some plaintext,

@@ -48,13 +48,25 @@ if ! "$TWILIOFS" mount --help >"$W/help" 2>&1; then
 	exit 1
 fi
 
-is_mounted() {	# non-blocking, unlike stat on a hung FUSE mount
-	awk -v m="$MNT" '$5 == m { f = 1 } END { exit !f }' /proc/self/mountinfo
+mounts_at() {	# [PATH]: how many mounts sit on PATH (default $MNT)
+	awk -v m="${1:-$MNT}" '$5 == m { n++ } END { print n + 0 }' /proc/self/mountinfo
+}
+is_mounted() {	# [PATH]: non-blocking, unlike stat on a hung FUSE mount
+	[ "$(mounts_at "${1:-$MNT}")" -gt 0 ]
+}
+unmount_all() {	# [PATH]: every mount on PATH, stacked ones too
+	local i
+	for i in 1 2 3; do
+		is_mounted "${1:-$MNT}" || return 0
+		fusermount3 -u "${1:-$MNT}" 2>/dev/null || fusermount3 -uz "${1:-$MNT}" 2>/dev/null
+	done
 }
 # A mount left by an earlier run that was killed.
-if is_mounted; then fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -uz "$MNT"; fi
+unmount_all
+unmount_all "$W/afile"
 [ -d "$DEST" ] && chmod -R u+w "$DEST"
-rm -rf "${W:?}/cache" "${W:?}/cache3" "${W:?}/home" "${W:?}/dest" "${W:?}/mnt"
+rm -rf "${W:?}/cache" "${W:?}/cache3" "${W:?}/home" "${W:?}/dest" "${W:?}/mnt" \
+    "${W:?}/copy" "${W:?}/afile" "${W:?}"/*.log
 mkdir -p "$MNT"
 touch "$W/start.stamp"
 
@@ -65,9 +77,8 @@ account_start
 pids=''	# the twiliofs processes this test started (or found as its daemon)
 # shellcheck disable=SC2317
 cleanup() {
-	if is_mounted; then
-		fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -uz "$MNT" 2>/dev/null
-	fi
+	unmount_all
+	unmount_all "$W/afile"
 	for p in $pids; do
 		# Only if it is still ours: its command line names our mount point.
 		tr '\0' '\n' 2>/dev/null <"/proc/$p/cmdline" | grep -qxF -- "$MNT" &&
@@ -116,13 +127,39 @@ wait_mounted() {	# up to 180 s (a first mount syncs first)
 	fail "not mounted after 180 s"
 	return 1
 }
+# An asynchronous command of a script starts with SIGINT ignored, and
+# libfuse leaves an ignored signal alone: give it back its default, as a
+# terminal's Ctrl-C would find it. (Python execs: $! is twiliofs.)
+sigdfl='import os, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+os.execvp(sys.argv[1], sys.argv[1:])'
 mount_fg() {	# LOG ARGS...: twiliofs mount -f ARGS MNT, in the background
 	mlog=$1
 	shift
-	"$TWILIOFS" mount -f "$@" "$MNT" >"$mlog" 2>&1 &
+	$PY -c "$sigdfl" "$TWILIOFS" mount -f "$@" "$MNT" >"$mlog" 2>&1 &
 	mpid=$!
 	pids="$pids $mpid"
 	wait_mounted
+}
+wait_exit() {	# PID: up to 20 s for it to exit; 1 (and killed) if it does not
+	local i
+	for i in $(seq 200); do
+		kill -0 "$1" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	fail "pid $1 still running 20 s later"
+	kill -9 "$1" 2>/dev/null
+	return 1
+}
+find_daemon() {	# WORD: the pid of the twiliofs whose argv holds $MNT and WORD
+	local p found=''
+	for p in /proc/[0-9]*; do
+		[ "${p#/proc/}" = $$ ] && continue
+		tr '\0' '\n' 2>/dev/null <"$p/cmdline" | grep -qxF -- "$MNT" || continue
+		tr '\0' '\n' 2>/dev/null <"$p/cmdline" | grep -qxF -- "$1" || continue
+		found=${p#/proc/}
+	done
+	echo "$found"
 }
 unmount() {	# fusermount3 -u; the process exits (status 0 if our child)
 	local i=0 st
@@ -146,6 +183,31 @@ unmount() {	# fusermount3 -u; the process exits (status 0 if our child)
 	fi
 	mpid=''
 }
+# "as CMD...": CMD as the backup user of shared mounts (nobody, if root).
+if [ "$(id -u)" -eq 0 ]; then
+	ouid=$(id -u nobody) ogid=$(id -g nobody)
+	as() { setpriv --reuid="$ouid" --regid="$ogid" --clear-groups "$@"; }
+else
+	ouid=$(id -u) ogid=$(id -g)
+	as() { "$@"; }
+fi
+COPY=$W/copy
+copy_and_delete() {	# DIR [MODE]: rsync -a MNT/DIR as that user (the copy's
+	# DIR/* directories have MODE), then rm -rf the copy, no chmod
+	local d
+	mkdir -p "$COPY"
+	chown "$ouid:$ogid" "$COPY"
+	as test -x "$MNT" || fail "uid $ouid cannot reach $MNT (a parent directory is closed to it)"
+	as timeout 300 rsync -a "${excl[@]}" "$MNT/$1" "$COPY/" >"$W/rsync-as.out" 2>&1 ||
+	    fail "rsync -a as uid $ouid: exit $?: $(head -3 "$W/rsync-as.out" | tr '\n' '|')"
+	for d in "$COPY/$1"/*/; do
+		[ -z "${2:-}" ] || [ "$(stat -c %a:%u "$d")" = "$2:$ouid" ] ||
+		    fail "the copy's $d: $(stat -c %a:%u "$d"), want $2:$ouid"
+	done
+	as rm -rf "$COPY/$1" 2>"$W/rm.err" ||
+	    fail "rm -rf of the copy as uid $ouid: $(head -2 "$W/rm.err" | tr '\n' '|')"
+	[ -e "$COPY/$1" ] && fail "the copy is still there after rm -rf"
+}
 elapsed() { $PY -c "import sys; print('%.3f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$@"; }
 now() { date +%s.%N; }
 
@@ -167,8 +229,8 @@ case_end "mount -f on a never-synced catalog: syncs, then mounts"
 is_mounted || { echo "Bail out! nothing mounted; log: $mlog"; exit 1; }
 
 # Checked at once: the tree is complete when the mount appears.
-mnt tree "$MNT" 400 500
-case_end "tree: every completed item at its path, exact st_size, st_mtime = date_created, 0400/0500, owner; rooms symlinks relative and resolving"
+mnt tree "$MNT" 600 700
+case_end "tree: every completed item at its path, exact st_size, st_mtime = date_created, 0600/0700 (umask 077), owner; rooms symlinks relative and resolving"
 
 # One 64 KiB read in the middle of the largest CBC file, on a fresh mount
 # with a fresh cache: nginx sends about 64 KiB, not the file.
@@ -302,13 +364,33 @@ done
 mnt scan "$W/start.stamp" "${fds[@]}"
 case_end "no plaintext in the files twiliofs holds open (${#fds[@]} of them)"
 
+# A second mount on top would hide the first: refused before mounting.
+# (Without -f, so that a mount that is not refused cannot hang the test.)
+timeout -k 5 120 "$TWILIOFS" mount --cache-dir "$W/cache" -o offline "$MNT" \
+    >"$W/twice.log" 2>&1
+st=$?
+if [ "$(mounts_at)" -gt 1 ]; then
+	fail "mounted a second time, on top of the first"
+	fusermount3 -u "$MNT" 2>/dev/null
+fi
+[ $st -eq 2 ] || fail "exit $st, want 2"
+grep -qxF "twiliofs: $MNT: already a mount point (twiliofs or another file system); unmount it first: fusermount3 -u $MNT" \
+    "$W/twice.log" || fail "message: $(head -3 "$W/twice.log" | tr '\n' '|')"
+kill -0 "$mpid" 2>/dev/null || fail "the first mount's twiliofs is gone"
+mnt sha "$MNT" rt_audio_E
+case_end "mount onto an active mount: exit 2, 'already a mount point', the first one still serves"
+
 unmount
 case_end "fusermount3 -u: unmounted, the process exits 0"
 
+grep -q 'max threads' "$W/mount1.log" &&
+    fail "$(grep 'max threads' "$W/mount1.log" | head -1)"
+case_end "mount -f: no libfuse 'Ignoring invalid max threads value' on stderr"
+
 # ==== 2. remount offline (and allow_other, where the user may) ====================
-fmode=400 dmode=500 ao=''
+fmode=600 dmode=700 ao=''
 if [ "$(id -u)" -eq 0 ] || grep -q '^[[:space:]]*user_allow_other' /etc/fuse.conf 2>/dev/null; then
-	fmode=444 dmode=555 ao=,allow_other
+	fmode=644 dmode=755 ao=,allow_other	# umask 022 with allow_other
 fi
 read -r net0 media < <(stats)
 log0=$(stat -c %s "$TFS_NGINX_ACCESS_LOG")
@@ -330,6 +412,11 @@ case_end "offline: verified GCM items read from the cache, right bytes"
 mnt fails "$(path cj_webm_A)" EIO any
 case_end "offline: a CBC item (never cached) fails with EIO, no byte"
 
+if [ -n "$ao" ]; then
+	copy_and_delete voice 755
+	case_end "allow_other (umask 022): as uid $ouid, rsync -a MNT/voice (dirs 0755 in the copy), then rm -rf of the copy, no chmod"
+fi
+
 read -r net media < <(stats)
 [ "$net" -eq "$net0" ] || fail "$((net - net0)) API requests while offline"
 [ "$(stat -c %s "$TFS_NGINX_ACCESS_LOG")" -eq "$log0" ] || fail "nginx was asked while offline"
@@ -343,6 +430,7 @@ case_end "offline: no request to the API or nginx; unmounts cleanly"
 control ttl '{"max":1}'
 opts="cache_dir=$W/cache3,endpoint=$TWILIOFS_ENDPOINT,cafile=$TWILIOFS_CAFILE"
 opts="$opts,keys=$TWILIOFS_KEYS,key_passphrase_file=$TWILIOFS_KEY_PASSPHRASE_FILE,refresh=0"
+opts="$opts,log_file=$W/daemon.log"
 (
 	unset TWILIOFS_ENDPOINT TWILIOFS_CAFILE TWILIOFS_KEYS TWILIOFS_KEY_PASSPHRASE_FILE
 	exec timeout 300 "$TWILIOFS_FAST" "$TWILIO_ACCOUNT_SID" "$MNT" -o "$opts"
@@ -351,16 +439,25 @@ st=$?
 [ $st -eq 0 ] || fail "exit $st: $(tail -2 "$W/mount3.log" | tr '\n' '|')"
 mlog=$W/mount3.log mpid=''
 wait_mounted
-for p in /proc/[0-9]*; do
-	[ "${p#/proc/}" = $$ ] && continue
-	tr '\0' '\n' 2>/dev/null <"$p/cmdline" | grep -qxF -- "$MNT" || continue
-	tr '\0' '\n' 2>/dev/null <"$p/cmdline" | grep -qxF -- "$TWILIO_ACCOUNT_SID" || continue
-	mpid=${p#/proc/}
-done
+mpid=$(find_daemon "$TWILIO_ACCOUNT_SID")
 [ -n "$mpid" ] || fail "no twiliofs daemon serving $MNT"
 pids="$pids $mpid"
-is_mounted && mnt tree "$MNT" 400 500
+is_mounted && mnt tree "$MNT" 600 700
 case_end "twiliofs ACCOUNT MNT -o cache_dir=...,keys=...: daemonizes, mounts the whole tree"
+
+if is_mounted; then
+	sid=$(field re_B_tampered sid)
+	mnt fails "$(path re_B_tampered)" EIO any
+	grep -q "twiliofs: .*$sid" "$W/daemon.log" ||
+	    fail "no line naming $sid in the log file: $(tail -2 "$W/daemon.log" 2>&1 | tr '\n' '|')"
+	[ "$(stat -c %a "$W/daemon.log" 2>&1)" = 600 ] ||
+	    fail "log file mode $(stat -c %a "$W/daemon.log" 2>&1), want 600"
+	grep -q 'no syslog' "$W/mount3.log" && fail "warned of lost messages, log_file given"
+	echo "# $(grep -c . "$W/daemon.log") lines in the log file; last: $(tail -1 "$W/daemon.log")"
+else
+	fail "not mounted"
+fi
+case_end "-o log_file=PATH: the daemon's EIO on a tampered item is logged there; created 0600"
 
 if is_mounted; then
 	sleep 2	# every link resolved so far has expired
@@ -407,7 +504,112 @@ case_end "cold cat of $big through the mount: right bytes (time printed)"
 unmount daemon
 case_end "fusermount3 -u: the daemon exits, nothing left mounted"
 
-# ==== 4. no plaintext on disk ===================================================
+# ==== 4. lifecycle: signals, refused mount points, a dead mount, owners =========
+# SIGTERM is how systemd stops a mount, SIGINT is Ctrl-C; SIGHUP too.
+for sig in TERM INT HUP; do
+	mount_fg "$W/sig$sig.log" --cache-dir "$W/cache" -o offline
+	# Served (so the loop runs): the signal cannot come too early.
+	stat "$MNT/.twiliofs/status.json" >/dev/null || fail "status.json: not served"
+	kill -s "$sig" "$mpid"
+	if wait_exit "$mpid"; then
+		wait "$mpid"
+		st=$?
+		[ $st -eq 0 ] || fail "exit $st after SIG$sig: $(tail -2 "$W/sig$sig.log" | tr '\n' '|')"
+	fi
+	if is_mounted; then
+		fail "still mounted after SIG$sig"
+		unmount_all
+	fi
+	grep -q 'cannot mount' "$W/sig$sig.log" && fail "'cannot mount' after SIG$sig"
+	mpid=''
+	case_end "SIG$sig to mount -f: unmounted, exit 0, no 'cannot mount'"
+done
+
+touch "$W/afile"
+timeout -k 5 120 "$TWILIOFS" mount --cache-dir "$W/cache" -o offline "$W/afile" \
+    >"$W/afile.log" 2>&1
+st=$?
+if is_mounted "$W/afile"; then
+	fail "mounted on a regular file"
+	unmount_all "$W/afile"
+fi
+[ $st -eq 2 ] || fail "exit $st, want 2"
+grep -qxF "twiliofs: $W/afile: not a directory" "$W/afile.log" ||
+    fail "message: $(head -3 "$W/afile.log" | tr '\n' '|')"
+case_end "mount onto a regular file: exit 2, 'MNT: not a directory', nothing mounted"
+
+: >"$W/open.log"
+chmod 666 "$W/open.log"
+timeout -k 5 120 "$TWILIOFS" mount --cache-dir "$W/cache" -o "offline,log_file=$W/open.log" \
+    "$MNT" >"$W/open.out" 2>&1
+st=$?
+is_mounted && { fail "mounted with a log file anyone may write"; unmount_all; }
+[ $st -eq 2 ] || fail "exit $st, want 2"
+grep -q "^twiliofs: $W/open.log: the log file is writable by group or others (mode 0666); run: chmod 600 $W/open.log\$" \
+    "$W/open.out" || fail "message: $(head -3 "$W/open.out" | tr '\n' '|')"
+[ -s "$W/open.log" ] && fail "wrote to the refused log file"
+ln -sf open.log "$W/link.log"
+timeout -k 5 120 "$TWILIOFS" sync --cache-dir "$W/cache" --log-file "$W/link.log" \
+    >"$W/link.out" 2>&1
+st=$?
+[ $st -eq 2 ] || fail "sync --log-file SYMLINK: exit $st, want 2"
+grep -q "^twiliofs: $W/link.log: the log file is a symbolic link" "$W/link.out" ||
+    fail "sync --log-file SYMLINK: $(head -3 "$W/link.out" | tr '\n' '|')"
+case_end "a log file of mode 0666 (mount -o log_file) or a symlink (sync --log-file): refused, exit 2"
+
+# A daemon whose process died leaves ENOTCONN behind; only an unmount
+# cures it, and that is what a new mount must say.
+"$TWILIOFS" mount --cache-dir "$W/cache" -o offline "$MNT" >"$W/dead1.log" 2>&1 ||
+    fail "mount: exit $?: $(head -2 "$W/dead1.log" | tr '\n' '|')"
+mlog=$W/dead1.log mpid=''
+wait_mounted
+dpid=$(find_daemon mount)
+if [ -S /dev/log ]; then
+	echo "# this host has a syslog socket: no warning expected"
+	grep -q 'no syslog' "$W/dead1.log" && fail "warned although /dev/log is there"
+else
+	if [ "$(grep -c . "$W/dead1.log")" -ne 1 ] ||
+	    ! grep -q '^twiliofs: no syslog here (/dev/log is missing): .*log_file=PATH' "$W/dead1.log"; then
+		fail "want one warning line, got: $(head -3 "$W/dead1.log" | tr '\n' '|')"
+	fi
+fi
+case_end "background mount, no log_file: warns on stderr, once, when there is no syslog"
+
+if [ -n "$dpid" ]; then
+	pids="$pids $dpid"
+	kill -9 "$dpid"
+	for i in $(seq 200); do
+		stat "$MNT" >/dev/null 2>"$W/stat.err" || break
+		sleep 0.1
+	done
+	grep -q 'not connected' "$W/stat.err" || fail "stat after kill -9: '$(cat "$W/stat.err")'"
+	timeout -k 5 120 "$TWILIOFS" mount --cache-dir "$W/cache" -o offline "$MNT" \
+	    >"$W/dead2.log" 2>&1
+	st=$?
+	[ $st -eq 2 ] || fail "exit $st, want 2"
+	grep -qxF "twiliofs: $MNT: a previous mount is dead (transport endpoint not connected); run: fusermount3 -u $MNT" \
+	    "$W/dead2.log" || fail "message: $(head -3 "$W/dead2.log" | tr '\n' '|')"
+	fusermount3 -u "$MNT" 2>"$W/umount.err" || fail "fusermount3 -u: $(cat "$W/umount.err")"
+	unmount_all
+else
+	fail "no twiliofs daemon serving $MNT"
+fi
+case_end "a dead mount (daemon killed -9): mounting again says 'run: fusermount3 -u MNT', exit 2"
+
+# Shared mounts: a backup user owns what it copies, and can delete it.
+mount_fg "$W/owner.log" --cache-dir "$W/cache" -o "refresh=0,uid=$ouid,gid=$ogid,umask=027$ao"
+mnt tree "$MNT" 640 750 "$ouid" "$ogid"
+case_end "-o ${ao#,}${ao:+,}uid=$ouid,gid=$ogid,umask=027: owner $ouid:$ogid, files 0640, dirs 0750, symlinks 0777"
+
+copy_and_delete video 750
+# shellcheck disable=SC2016 # $1 is the inner shell's
+as sh -c 'echo x >>"$1"' sh "$(path rt_audio_E)" 2>"$W/write.err" &&
+    fail "a write to the mount as its owner succeeded"
+grep -q 'Read-only file system' "$W/write.err" || fail "write as the owner: '$(cat "$W/write.err")', want EROFS"
+unmount
+case_end "as uid $ouid: rsync -a MNT/video (dirs 0750 in the copy), writes fail with EROFS, rm -rf of the copy works without chmod"
+
+# ==== 5. no plaintext on disk ===================================================
 mnt scan "$W/start.stamp" --expect-hit "$DEST"
 case_end "plaintext scan finds the rsync copy (positive control)"
 

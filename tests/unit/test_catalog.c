@@ -6,15 +6,19 @@
  * encryption_details, counts, change detection, the sweep, media
  * records and operator-result parts, pending order, reopening (schema
  * version, persistence), file modes and permission refusals, SQL
- * injection through API strings, malformed pages, transactions, and a
- * 1,000-record page (timed). Catalogs live in a private directory under
- * TFS_WORK (or TMPDIR, or /tmp) that is removed at the end.
+ * injection through API strings, malformed pages and skipped records,
+ * transactions, a 1,000-record page (timed), the container / media URL /
+ * hold of each kind, listed-size changes, failures and their back-off,
+ * stale items and key checks, per-product sync state, and migration of a
+ * version 1 catalog. Catalogs live in a private directory under TFS_WORK
+ * (or TMPDIR, or /tmp) that is removed at the end.
  */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
 #endif
 
 #include <dirent.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,6 +170,16 @@ counts(struct catalog *cat, enum item_kind kind)
 	    c_.processing == (pr) && c_.failed == (fa), "kind %d counts " \
 	    "%zu/%zu/%zu/%zu, want %d/%d/%d/%d", (int)(kind), c_.completed, \
 	    c_.pending, c_.processing, c_.failed, (co), (pe), (pr), (fa)); \
+} while (0)
+
+/* The counts of held, keyless and failing items. */
+#define CHECK_HELD(cat, kind, ex, un, nk, fg) do { \
+	struct catalog_counts c_ = counts((cat), (kind)); \
+	CHECK(c_.external == (ex) && c_.unencrypted == (un) && \
+	    c_.nokey == (nk) && c_.failing == (fg), "kind %d held counts " \
+	    "external %zu unencrypted %zu nokey %zu failing %zu, want " \
+	    "%d/%d/%d/%d", (int)(kind), c_.external, c_.unencrypted, \
+	    c_.nokey, c_.failing, (ex), (un), (nk), (fg)); \
 } while (0)
 
 #define CHECK_STR(got, want) \
@@ -379,6 +393,9 @@ test_kinds(void)
 		    it.env.ciphertext_size == -1, "sizes known too early");
 		CHECK(it.media_known == 0, "voice media_known %d",
 		    it.media_known);
+		/* media_url is Twilio's own (http://api.twilio.com/..., as
+		 * in Twilio's documented example): not external. */
+		CHECK_STR(it.hold, "");
 	}
 	/* OAI spelling, 16-byte IV: CBC. RFC 2822 -0500. */
 	if (get(cat, RE("02"), 0, &it) == TFS_OK) {
@@ -421,13 +438,28 @@ test_kinds(void)
 		CHECK_STR(it.container, "json");
 		CHECK_STR(it.media_url, "https://intelligence.twilio.com/v2/"
 		    "Transcripts/" GT("01") "/Sentences/Encrypted");
+		CHECK_STR(it.hold, "");
 	}
+	/* encryption_credential_sid null: stored unencrypted, held. */
+	if (get(cat, GT("05"), 0, &it) == TFS_OK) {
+		CHECK_STR(it.status, "completed");
+		CHECK_STR(it.hold, "unencrypted");
+	}
+	/* media_external_location null: not external. */
+	if (get(cat, RT("02"), 0, &it) == TFS_OK)
+		CHECK_STR(it.hold, "");
 
-	/* Counts: deleted is nowhere; error/canceled/absent fail. */
+	/*
+	 * Counts: deleted is nowhere; error/canceled/absent fail. GT05 is
+	 * completed but stored unencrypted: held, not pending.
+	 */
 	CHECK_COUNTS(cat, ITEM_VIDEO_RECORDING, 2, 2, 1, 1);
 	CHECK_COUNTS(cat, ITEM_COMPOSITION, 2, 2, 1, 1);
 	CHECK_COUNTS(cat, ITEM_VOICE_RECORDING, 3, 3, 1, 1);
-	CHECK_COUNTS(cat, ITEM_TRANSCRIPT, 2, 2, 1, 2);
+	CHECK_COUNTS(cat, ITEM_TRANSCRIPT, 2, 1, 1, 2);
+	CHECK_HELD(cat, ITEM_VIDEO_RECORDING, 0, 0, 0, 0);
+	CHECK_HELD(cat, ITEM_VOICE_RECORDING, 0, 0, 0, 0);
+	CHECK_HELD(cat, ITEM_TRANSCRIPT, 0, 1, 0, 0);
 
 	/* The same pages again: all known. */
 	if (ingest_file(cat, ITEM_VOICE_RECORDING, "voice_recordings.json",
@@ -483,24 +515,26 @@ test_dates(void)
 	o = 0;
 	for (i = 0; i < sizeof(iso) / sizeof(iso[0]); i++)
 		o += (size_t)snprintf(recs + o, sizeof(recs) - o, "%s{\"sid\":"
-		    "\"GTiso%zu\",\"date_created\":\"%s\"}", i ? "," : "", i,
-		    iso[i].date);
+		    "\"GT%032zx\",\"date_created\":\"%s\"}", i ? "," : "",
+		    0x150 + i, iso[i].date);
 	(void)ingest_recs(cat, ITEM_TRANSCRIPT, recs, 1, &pg);
+	CHECK(pg.added == sizeof(iso) / sizeof(iso[0]) && pg.skipped == 0,
+	    "ISO dates: %zu added, %zu skipped", pg.added, pg.skipped);
 	o = 0;
 	for (i = 0; i < sizeof(rfc) / sizeof(rfc[0]); i++)
 		o += (size_t)snprintf(recs + o, sizeof(recs) - o, "%s{\"sid\":"
-		    "\"RErfc%zu\",\"date_created\":\"%s\"}", i ? "," : "", i,
-		    rfc[i].date);
+		    "\"RE%032zx\",\"date_created\":\"%s\"}", i ? "," : "",
+		    0x2fc + i, rfc[i].date);
 	(void)ingest_recs(cat, ITEM_VOICE_RECORDING, recs, 1, &pg);
 	for (i = 0; i < sizeof(iso) / sizeof(iso[0]); i++) {
-		(void)snprintf(sid, sizeof(sid), "GTiso%zu", i);
+		(void)snprintf(sid, sizeof(sid), "GT%032zx", 0x150 + i);
 		if (get(cat, sid, 0, &it) == TFS_OK)
 			CHECK(it.date_created == iso[i].want, "\"%s\" is "
 			    "%lld, want %lld", iso[i].date, it.date_created,
 			    iso[i].want);
 	}
 	for (i = 0; i < sizeof(rfc) / sizeof(rfc[0]); i++) {
-		(void)snprintf(sid, sizeof(sid), "RErfc%zu", i);
+		(void)snprintf(sid, sizeof(sid), "RE%032zx", 0x2fc + i);
 		if (get(cat, sid, 0, &it) == TFS_OK)
 			CHECK(it.date_created == rfc[i].want, "\"%s\" is "
 			    "%lld, want %lld", rfc[i].date, it.date_created,
@@ -508,13 +542,15 @@ test_dates(void)
 	}
 	/* Numbers as strings, numbers as numbers, junk. */
 	(void)ingest_recs(cat, ITEM_VOICE_RECORDING,
-	    "{\"sid\":\"REnum1\",\"error_code\":\"16102\",\"duration\":4.7},"
-	    "{\"sid\":\"REnum2\",\"error_code\":true,\"duration\":\"x\"}",
+	    "{\"sid\":\"" RE("a1") "\",\"error_code\":\"16102\","
+	    "\"duration\":4.7},"
+	    "{\"sid\":\"" RE("a2") "\",\"error_code\":true,"
+	    "\"duration\":\"x\"}",
 	    2, &pg);
-	if (get(cat, "REnum1", 0, &it) == TFS_OK)
+	if (get(cat, RE("a1"), 0, &it) == TFS_OK)
 		CHECK(it.error_code == 16102 && it.duration == 4, "error_code "
 		    "%d duration %lld", it.error_code, it.duration);
-	if (get(cat, "REnum2", 0, &it) == TFS_OK)
+	if (get(cat, RE("a2"), 0, &it) == TFS_OK)
 		CHECK(it.error_code == 0 && it.duration == -1, "error_code "
 		    "%d duration %lld", it.error_code, it.duration);
 	catalog_close(cat);
@@ -525,6 +561,11 @@ test_dates(void)
 #define VREC(sid, status, date) "{\"sid\":\"" sid "\",\"status\":\"" \
 	status "\",\"date_created\":\"" date "\",\"codec\":\"VP8\"," \
 	"\"type\":\"video\",\"links\":{\"media\":\"https://v/" sid "\"}}"
+/* The same with the listed size (a string of digits). */
+#define VRECZ(sid, status, date, size) "{\"sid\":\"" sid "\",\"status\":" \
+	"\"" status "\",\"date_created\":\"" date "\",\"codec\":\"VP8\"," \
+	"\"type\":\"video\",\"size\":" size ",\"links\":{\"media\":" \
+	"\"https://v/" sid "\"}}"
 
 static void
 make_env(struct envelope *env, enum envelope_scheme scheme, int seed)
@@ -758,10 +799,12 @@ test_parts_and_sweep(void)
 	}
 	CHECK_COUNTS(cat, ITEM_TRANSCRIPT, 1, 1, 0, 3);
 
-	/* A full listing in g2 without RT03..05 and GT01. */
+	/* A full listing in g2 without RT03..05 and GT01 (the same sizes
+	 * as the file's: a size change would be a change). */
 	(void)ingest_recs(cat, ITEM_VIDEO_RECORDING,
-	    VREC(RT("01"), "completed", "2024-05-01T10:00:00Z") ","
-	    VREC(RT("02"), "completed", "2024-05-01T10:00:05Z"), g2, &pg);
+	    VRECZ(RT("01"), "completed", "2024-05-01T10:00:00Z", "1048576")
+	    "," VRECZ(RT("02"), "completed", "2024-05-01T10:00:05Z",
+	    "1048576"), g2, &pg);
 	CHECK(pg.items == 2 && pg.known == 2, "g2 page: %zu items %zu known",
 	    pg.items, pg.known);
 	tfs_error_clear(&err);
@@ -821,8 +864,9 @@ seen_fn(const struct item *it, void *arg)
 static void
 test_iteration(void)
 {
+	/* GT05 is completed but unencrypted: held, never pending. */
 	static const char *const pending[] = { RE("01"), RE("02"), RE("05"),
-	    RT("01"), RT("02"), CJ("01"), CJ("02"), GT("01"), GT("05") };
+	    RT("01"), RT("02"), CJ("01"), CJ("02"), GT("01") };
 	static const char *const all_video[] = { RT("04"), RT("05"), RT("01"),
 	    RT("02"), RT("03") };
 	struct catalog *cat = open_cat("iterate");
@@ -845,10 +889,10 @@ test_iteration(void)
 	/* Completed, media unknown, oldest first across kinds. */
 	memset(&s, 0, sizeof(s));
 	tfs_error_clear(&err);
-	rc = catalog_foreach_pending(cat, seen_fn, &s, &err);
+	rc = catalog_foreach_pending(cat, INT64_MAX, seen_fn, &s, &err);
 	CHECK_RC(rc, TFS_OK, "foreach_pending: %s", err.detail);
-	CHECK(s.n == 9, "%zu pending, want 9", s.n);
-	for (i = 0; i < 9 && i < s.n; i++)
+	CHECK(s.n == 8, "%zu pending, want 8", s.n);
+	for (i = 0; i < 8 && i < s.n; i++)
 		CHECK(strcmp(s.sid[i], pending[i]) == 0, "pending %zu is %s, "
 		    "want %s", i, s.sid[i], pending[i]);
 
@@ -865,16 +909,16 @@ test_iteration(void)
 	/* Stop early: fn's value comes back. */
 	memset(&s, 0, sizeof(s));
 	s.stop_at = 3;
-	rc = catalog_foreach_pending(cat, seen_fn, &s, &err);
+	rc = catalog_foreach_pending(cat, INT64_MAX, seen_fn, &s, &err);
 	CHECK(rc == 7 && s.n == 3, "stop early: rc %d after %zu", rc, s.n);
 
 	/* fn may write: mark every pending item known as we go. */
 	memset(&s, 0, sizeof(s));
 	s.write = cat;
-	rc = catalog_foreach_pending(cat, seen_fn, &s, &err);
-	CHECK(rc == 0 && s.n == 9, "writing fn: rc %d after %zu", rc, s.n);
+	rc = catalog_foreach_pending(cat, INT64_MAX, seen_fn, &s, &err);
+	CHECK(rc == 0 && s.n == 8, "writing fn: rc %d after %zu", rc, s.n);
 	memset(&s, 0, sizeof(s));
-	rc = catalog_foreach_pending(cat, seen_fn, &s, &err);
+	rc = catalog_foreach_pending(cat, INT64_MAX, seen_fn, &s, &err);
 	CHECK(rc == 0 && s.n == 0, "%zu pending after marking", s.n);
 	CHECK_COUNTS(cat, ITEM_VOICE_RECORDING, 3, 0, 1, 1);
 	catalog_close(cat);
@@ -896,7 +940,7 @@ test_reopen(void)
 
 	if (cat == NULL)
 		return;
-	CHECK(catalog_schema_version() == 1, "schema version %d",
+	CHECK(catalog_schema_version() == 2, "schema version %d",
 	    catalog_schema_version());
 	(void)ingest_file(cat, ITEM_VOICE_RECORDING, "voice_recordings.json",
 	    1, &pg);
@@ -914,7 +958,7 @@ test_reopen(void)
 	db = raw_open("reopen");
 	if (db == NULL)
 		return;
-	CHECK(raw_int(db, "PRAGMA user_version") == 1, "user_version");
+	CHECK(raw_int(db, "PRAGMA user_version") == 2, "user_version");
 	objects = raw_int(db, "SELECT count(*) FROM sqlite_master");
 	sqlite3_close(db);
 
@@ -947,11 +991,12 @@ test_reopen(void)
 	db = raw_open("reopen");
 	if (db == NULL)
 		return;
-	CHECK(raw_int(db, "PRAGMA user_version") == 1, "user_version");
+	CHECK(raw_int(db, "PRAGMA user_version") == 2, "user_version");
 	CHECK(raw_int(db, "SELECT count(*) FROM sqlite_master") == objects,
 	    "schema objects changed on reopening");
 	CHECK(raw_int(db, "SELECT count(*) FROM sqlite_master WHERE "
-	    "name IN ('items', 'meta')") == 2, "tables missing");
+	    "type = 'table' AND name IN ('items', 'meta', 'failures', "
+	    "'products')") == 4, "tables missing");
 	/* A catalog from a newer twiliofs is refused. */
 	raw_exec(db, "PRAGMA user_version = 99");
 	sqlite3_close(db);
@@ -1089,39 +1134,159 @@ test_files(void)
 
 /* --- hostile and malformed input --- */
 
+/* Record every failure seen (sid, class, detail, numbers). */
+struct fails {
+	struct catalog_failure f[8];
+	size_t n;
+};
+
+static int
+fail_fn(const struct catalog_failure *f, void *arg)
+{
+	struct fails *s = arg;
+
+	if (s->n < 8)
+		s->f[s->n] = *f;
+	s->n++;
+	return 0;
+}
+
 static void
 test_injection(void)
 {
 	struct catalog *cat = open_cat("inject");
 	struct catalog_page pg;
+	struct tfs_error err;
+	struct fails fs;
 	struct item it;
 	sqlite3 *db;
 
 	if (cat == NULL)
 		return;
+	/*
+	 * SQL in every string member of a record: each must be stored as
+	 * text. A SID-shaped injection cannot be a SID (the prefix and 32
+	 * hex digits): those records are skipped, not executed.
+	 */
 	(void)ingest_recs(cat, ITEM_VIDEO_RECORDING,
-	    "{\"sid\":\"" EVIL "\",\"status\":\"completed\","
+	    "{\"sid\":\"" RT("e1") "\",\"status\":\"completed\","
 	    "\"track_name\":\"Robert'); DROP TABLE items;--\\\" caf\\u00e9\","
 	    "\"codec\":\"VP8'--\",\"grouping_sids\":{\"room_sid\":\"" EVIL
-	    "\"}},"
-	    "{\"sid\":\"RT'||(SELECT 1)||'\",\"status\":\"x' OR '1'='1\"}",
-	    1, &pg);
-	CHECK(pg.added == 2, "%zu added", pg.added);
-	if (get(cat, EVIL, 0, &it) == TFS_OK) {
-		CHECK_STR(it.sid, EVIL);
+	    "\",\"participant_sid\":\"PA'||(SELECT 1)||'\"},"
+	    "\"container_format\":\"mkv'); DROP TABLE items;--\","
+	    "\"type\":\"video' OR '1'='1\",\"date_created\":\"" EVIL "\","
+	    "\"links\":{\"media\":\"https://v/'); DROP TABLE meta;--\"},"
+	    "\"media_external_location\":\"s3://b/'); DELETE FROM items;--\","
+	    "\"x'); DROP TABLE items;--\":1},"
+	    "{\"sid\":\"" RT("e2") "\",\"status\":\"x' OR '1'='1\"},"
+	    "{\"sid\":\"" EVIL "\",\"status\":\"completed\"},"
+	    "{\"sid\":\"RT'||(SELECT 1)||'\",\"status\":\"x' OR '1'='1\"},"
+	    "{\"sid\":\"" RT("e3") "'); DROP TABLE items;--\"},"
+	    "{\"sid\":\"RT" Z30 "1'\"},"
+	    "{\"sid\":\"" RT("e4") "\",\"status\":\"completed\"}", 1, &pg);
+	CHECK(pg.added == 3 && pg.skipped == 4, "%zu added, %zu skipped, "
+	    "want 3 and 4", pg.added, pg.skipped);
+	CHECK(unit_has_ci(pg.skip_detail, "record 2"), "skip detail: %s",
+	    pg.skip_detail);
+	if (get(cat, RT("e1"), 0, &it) == TFS_OK) {
 		CHECK_STR(it.track_name,
 		    "Robert'); DROP TABLE items;--\" caf\xc3\xa9");
 		CHECK_STR(it.codec, "vp8'--");
-		CHECK_STR(it.room_sid, EVIL);
+		/* Related SIDs: as given, or left out (not SIDs). */
+		CHECK(strcmp(it.room_sid, EVIL) == 0 || it.room_sid[0] ==
+		    '\0', "room_sid %s", it.room_sid);
+		CHECK(strcmp(it.participant_sid, "PA'||(SELECT 1)||'") == 0 ||
+		    it.participant_sid[0] == '\0', "participant_sid %s",
+		    it.participant_sid);
+		/* Neither member names an allowed container. */
+		CHECK_STR(it.container, "");
+		CHECK(it.date_created == 0, "date %lld", it.date_created);
+		CHECK_STR(it.media_url, "https://v/'); DROP TABLE meta;--");
+		CHECK_STR(it.hold, "external");
 	}
-	if (get(cat, "RT'||(SELECT 1)||'", 0, &it) == TFS_OK)
+	if (get(cat, RT("e2"), 0, &it) == TFS_OK)
 		CHECK_STR(it.status, "x' or '1'='1");
+	(void)get(cat, RT("e4"), 0, &it);
+	tfs_error_clear(&err);
+	CHECK_RC(catalog_get(cat, EVIL, 0, &it, &err), TFS_ERR_RANGE,
+	    "a SID-position injection was stored");
+
+	/* Voice: through uri (the .wav URL), media_url, call_sid and the
+	 * envelope's key SID. */
+	(void)ingest_recs(cat, ITEM_VOICE_RECORDING,
+	    "{\"sid\":\"" RE("e1") "\",\"status\":\"completed\","
+	    "\"call_sid\":\"" EVIL "\","
+	    "\"uri\":\"/2010-04-01/x'); DROP TABLE items;--.json\","
+	    "\"media_url\":\"" BASE "'; DROP TABLE meta;--\","
+	    "\"encryption_details\":{\"public_key_sid\":\"" EVIL "\","
+	    "\"encrypted_cek\":\"AAEC\",\"iv\":\"AAAAAAAAAAAAAAAA\"}}", 1,
+	    &pg);
+	CHECK(pg.added == 1, "voice: %zu added", pg.added);
+	if (get(cat, RE("e1"), 0, &it) == TFS_OK) {
+		CHECK(strcmp(it.call_sid, EVIL) == 0 || it.call_sid[0] == '\0',
+		    "call_sid %s", it.call_sid);
+		CHECK_STR(it.media_url, "https://127.0.0.1:9999/api/2010-04-01/"
+		    "x'); DROP TABLE items;--.wav");
+		CHECK_STR(it.hold, "");
+		CHECK_STR(it.env.public_key_sid, "");
+		CHECK(it.env.scheme == ENVELOPE_GCM, "scheme %d",
+		    (int)it.env.scheme);
+	}
+	/* Transcripts: through the links and the credential SID. */
+	(void)ingest_recs(cat, ITEM_TRANSCRIPT,
+	    "{\"sid\":\"" GT("e1") "\",\"status\":\"completed\","
+	    "\"encryption_credential_sid\":\"" EVIL "\","
+	    "\"links\":{\"encrypted_sentences\":\"" EVIL "\"}}", 1, &pg);
+	if (get(cat, GT("e1"), 0, &it) == TFS_OK) {
+		CHECK_STR(it.media_url, EVIL);
+		CHECK_STR(it.hold, "");
+	}
+	/* A failure's class and detail. */
+	tfs_error_clear(&err);
+	CHECK_RC(catalog_fail(cat, RT("e1"), 0, "x'--", EVIL, 100, &err),
+	    TFS_OK, "fail: %s", err.detail);
+	memset(&fs, 0, sizeof(fs));
+	CHECK_RC(catalog_foreach_failure(cat, fail_fn, &fs, &err), TFS_OK,
+	    "foreach_failure: %s", err.detail);
+	if (CHECK(fs.n == 1, "%zu failures", fs.n)) {
+		CHECK_STR(fs.f[0].class, "x'--");
+		CHECK_STR(fs.f[0].detail, EVIL);
+	}
 	catalog_close(cat);
 	db = raw_open("inject");
 	if (db == NULL)
 		return;
-	CHECK(raw_int(db, "SELECT count(*) FROM items") == 2, "items table");
+	CHECK(raw_int(db, "SELECT count(*) FROM items") == 5, "items table");
+	CHECK(raw_int(db, "SELECT count(*) FROM sqlite_master WHERE "
+	    "type = 'table' AND name IN ('items', 'meta', 'failures', "
+	    "'products')") == 4, "a table was dropped");
 	sqlite3_close(db);
+}
+
+/* How many top-level values the JSON list text recs holds (no nested
+ * commas in our cases but inside objects). */
+static size_t
+count_recs(const char *recs)
+{
+	size_t n = 1;
+	int depth = 0, str = 0;
+
+	for (; *recs != '\0'; recs++) {
+		if (str) {
+			if (*recs == '\\' && recs[1] != '\0')
+				recs++;
+			else if (*recs == '"')
+				str = 0;
+		} else if (*recs == '"')
+			str = 1;
+		else if (*recs == '{' || *recs == '[')
+			depth++;
+		else if (*recs == '}' || *recs == ']')
+			depth--;
+		else if (*recs == ',' && depth == 0)
+			n++;
+	}
+	return n;
 }
 
 static void
@@ -1138,25 +1303,61 @@ test_malformed(void)
 		{ ITEM_VIDEO_RECORDING, "\"recordings\"", "not an object" },
 		{ ITEM_VIDEO_RECORDING, "{}", "no \"recordings\"" },
 		{ ITEM_VIDEO_RECORDING, "{\"recordings\":null}", "recordings" },
-		{ ITEM_VIDEO_RECORDING, "{\"recordings\":{\"sid\":\"RT1\"}}",
-		    "non-array" },
-		{ ITEM_VIDEO_RECORDING, "{\"recordings\":[{\"sid\":\"RT1\"},"
-		    "42]}", "record 1" },
-		{ ITEM_VIDEO_RECORDING, "{\"recordings\":[{\"status\":"
-		    "\"completed\"}]}", "sid" },
-		{ ITEM_VIDEO_RECORDING, "{\"recordings\":[{\"sid\":7}]}",
-		    "sid" },
-		{ ITEM_VIDEO_RECORDING, "{\"recordings\":[{\"sid\":\"a/b\"}]}",
-		    "sid" },
-		{ ITEM_VIDEO_RECORDING, "{\"recordings\":[{\"sid\":\"..\"}]}",
-		    "sid" },
-		{ ITEM_VIDEO_RECORDING, "{\"recordings\":[{\"sid\":\"RT" Z30
-		    "000001\"}]}", "sid" },
+		{ ITEM_VIDEO_RECORDING, "{\"recordings\":{\"sid\":\"" RT("01")
+		    "\"}}", "non-array" },
 		{ ITEM_VIDEO_RECORDING, "{\"compositions\":[],\"meta\":"
 		    "{\"key\":\"compositions\"}}", "meta.key" },
 		{ ITEM_TRANSCRIPT, "{\"recordings\":[]}", "transcripts" },
-		{ ITEM_VOICE_RECORDING, "{\"recordings\":[{\"sid\":\"RE1\"}",
-		    "not valid JSON" },
+		{ ITEM_VOICE_RECORDING, "{\"recordings\":[{\"sid\":\"" RE("01")
+		    "\"}", "not valid JSON" },
+	};
+	/*
+	 * Records that cannot be keyed on: skipped and counted, the valid
+	 * record around them (index 0 or last) kept. needle: the reason.
+	 */
+	static const struct {
+		enum item_kind kind;
+		const char *recs;
+		size_t skipped;
+		const char *index;	/* the first bad record's */
+		const char *needle;
+	} skip[] = {
+		{ ITEM_VIDEO_RECORDING, "{\"sid\":\"" RT("a0") "\"},42",
+		    1, "record 1", "not an object" },
+		{ ITEM_VIDEO_RECORDING, "\"" RT("a0") "\",{\"sid\":\"" RT("a1")
+		    "\"}", 1, "record 0", "not an object" },
+		{ ITEM_VIDEO_RECORDING, "{\"sid\":\"" RT("a0") "\"},null,[],"
+		    "{\"sid\":\"" RT("a1") "\"}", 2, "record 1",
+		    "not an object" },
+		{ ITEM_VIDEO_RECORDING, "{\"sid\":\"" RT("a0") "\"},"
+		    "{\"status\":\"completed\"}", 1, "record 1", "sid" },
+		{ ITEM_VIDEO_RECORDING, "{\"sid\":\"" RT("a0") "\"},"
+		    "{\"sid\":7}", 1, "record 1", "sid" },
+		{ ITEM_VIDEO_RECORDING, "{\"sid\":\"" RT("a0") "\"},"
+		    "{\"sid\":null}", 1, "record 1", "sid" },
+		{ ITEM_VIDEO_RECORDING, "{\"sid\":\"" RT("a0") "\"},"
+		    "{\"sid\":\"a/b\"}", 1, "record 1", "sid" },
+		{ ITEM_VIDEO_RECORDING, "{\"sid\":\"" RT("a0") "\"},"
+		    "{\"sid\":\"..\"}", 1, "record 1", "sid" },
+		{ ITEM_VIDEO_RECORDING, "{\"sid\":\"" RT("a0") "\"},"
+		    "{\"sid\":\"\"}", 1, "record 1", "sid" },
+		/* 38 characters; 33; not hex; another kind's; lower case. */
+		{ ITEM_VIDEO_RECORDING, "{\"sid\":\"" RT("a0") "\"},"
+		    "{\"sid\":\"RT" Z30 "000001\"}", 1, "record 1", "sid" },
+		{ ITEM_VIDEO_RECORDING, "{\"sid\":\"" RT("a0") "\"},"
+		    "{\"sid\":\"RT" Z30 "1\"}", 1, "record 1", "sid" },
+		{ ITEM_VIDEO_RECORDING, "{\"sid\":\"" RT("a0") "\"},"
+		    "{\"sid\":\"RT" Z30 "0g\"}", 1, "record 1", "sid" },
+		{ ITEM_VIDEO_RECORDING, "{\"sid\":\"" RT("a0") "\"},"
+		    "{\"sid\":\"" RE("a1") "\"}", 1, "record 1", "RT" },
+		{ ITEM_VIDEO_RECORDING, "{\"sid\":\"" RT("a0") "\"},"
+		    "{\"sid\":\"rt" Z30 "a1\"}", 1, "record 1", "sid" },
+		{ ITEM_COMPOSITION, "{\"sid\":\"" CJ("a0") "\"},"
+		    "{\"sid\":\"" RT("a1") "\"}", 1, "record 1", "CJ" },
+		{ ITEM_VOICE_RECORDING, "{\"sid\":\"" RE("a0") "\"},"
+		    "{\"sid\":\"" GT("a1") "\"}", 1, "record 1", "RE" },
+		{ ITEM_TRANSCRIPT, "{\"sid\":\"" GT("a0") "\"},"
+		    "{\"sid\":\"" RE("a1") "\"}", 1, "record 1", "GT" },
 	};
 	struct catalog *cat = open_cat("malformed");
 	struct catalog_page pg;
@@ -1182,14 +1383,75 @@ test_malformed(void)
 		CHECK(pg.added == 0 && pg.next[0] == '\0', "page %zu left "
 		    "counts", i);
 	}
-	/* A valid record before the bad one was not stored either. */
-	tfs_error_clear(&err);
-	rc = catalog_ingest_page(cat, ITEM_VIDEO_RECORDING, "{\"recordings\":"
-	    "[{\"sid\":\"RTgood\"},{\"sid\":\"\"}]}", BASE, 2, &pg, &err);
-	CHECK_RC(rc, TFS_ERR_ENVELOPE, "empty SID");
+	/* The bad pages stored nothing. */
 	memset(&s, 0, sizeof(s));
 	CHECK_RC(catalog_foreach(cat, seen_fn, &s, &err), TFS_OK, "foreach");
 	CHECK(s.n == 1, "%zu items after bad pages, want 1", s.n);
+
+	/* Bad records are skipped and counted; the rest of the page kept. */
+	for (i = 0; i < sizeof(skip) / sizeof(skip[0]); i++) {
+		char *json, a0[ITEM_SID_LEN + 1];
+		struct item it;
+
+		json = mkpage(skip[i].kind == ITEM_COMPOSITION ?
+		    "compositions" : skip[i].kind == ITEM_TRANSCRIPT ?
+		    "transcripts" : "recordings", skip[i].recs);
+		tfs_error_clear(&err);
+		memset(&pg, 0x5a, sizeof(pg));
+		rc = catalog_ingest_page(cat, skip[i].kind, json, BASE, 2, &pg,
+		    &err);
+		free(json);
+		if (!CHECK_RC(rc, TFS_OK, "records %zu: %s: %s", i,
+		    skip[i].recs, err.detail))
+			continue;
+		CHECK(pg.skipped == skip[i].skipped, "records %zu: %zu "
+		    "skipped, want %zu", i, pg.skipped, skip[i].skipped);
+		/* Every record is either stored or skipped. */
+		CHECK(pg.added >= 1 && pg.added + pg.changed + pg.known ==
+		    pg.items && pg.items + pg.skipped == count_recs(
+		    skip[i].recs), "records %zu: %zu added of %zu items, %zu "
+		    "skipped", i, pg.added, pg.items, pg.skipped);
+		CHECK(memchr(pg.skip_detail, '\0', sizeof(pg.skip_detail)) !=
+		    NULL && unit_has_ci(pg.skip_detail, skip[i].index) &&
+		    unit_has_ci(pg.skip_detail, skip[i].needle), "records %zu: "
+		    "skip detail lacks '%s' or '%s': %.200s", i,
+		    skip[i].index, skip[i].needle, pg.skip_detail);
+		/* The valid record is stored: a0 or, if it is not, a1. */
+		(void)snprintf(a0, sizeof(a0), "%s%s", skip[i].kind ==
+		    ITEM_COMPOSITION ? "CJ" : skip[i].kind == ITEM_TRANSCRIPT ?
+		    "GT" : skip[i].kind == ITEM_VOICE_RECORDING ? "RE" : "RT",
+		    Z30 "a0");
+		tfs_error_clear(&err);
+		rc = catalog_get(cat, a0, 0, &it, &err);
+		if (rc == TFS_ERR_RANGE) {
+			a0[ITEM_SID_LEN - 1] = '1';
+			rc = catalog_get(cat, a0, 0, &it, &err);
+		}
+		CHECK_RC(rc, TFS_OK, "records %zu: the valid record", i);
+		/* Clean up for the next case: a sweep after a listing in
+		 * a generation still to come removes the kind's items. */
+		{
+			size_t removed;
+
+			if (catalog_sweep(cat, skip[i].kind, 1LL << 60,
+			    &removed, &err) != TFS_OK)
+				CHECK(0, "clean up: %s", err.detail);
+		}
+	}
+	/* A clean page: nothing skipped, no detail. */
+	(void)ingest_recs(cat, ITEM_VIDEO_RECORDING,
+	    VREC(RT("01"), "completed", "2024-05-01T10:00:00Z"), 9, &pg);
+	CHECK(pg.skipped == 0 && pg.skip_detail[0] == '\0', "clean page: "
+	    "%zu skipped: %s", pg.skipped, pg.skip_detail);
+	/* Nothing but bad records: an empty page, not an error. */
+	tfs_error_clear(&err);
+	rc = catalog_ingest_page(cat, ITEM_VIDEO_RECORDING, "{\"recordings\":"
+	    "[1,\"x\",{\"sid\":\"RTgood\"}]}", BASE, 9, &pg, &err);
+	CHECK_RC(rc, TFS_OK, "all records bad: %s", err.detail);
+	CHECK(pg.skipped == 3 && pg.items == 0 && pg.added == 0,
+	    "all bad: %zu skipped %zu items", pg.skipped, pg.items);
+	CHECK(unit_has_ci(pg.skip_detail, "record 0"), "all bad: %s",
+	    pg.skip_detail);
 	/* Voice needs the base URL. */
 	tfs_error_clear(&err);
 	rc = catalog_ingest_page(cat, ITEM_VOICE_RECORDING, "{\"recordings\":"
@@ -1202,18 +1464,19 @@ test_malformed(void)
 	 * encryption_details (the callback form) is fine.
 	 */
 	(void)ingest_recs(cat, ITEM_VOICE_RECORDING,
-	    "{\"sid\":\"REbadiv\",\"status\":\"completed\",\"uri\":\"/a.json\","
+	    "{\"sid\":\"" RE("b1") "\",\"status\":\"completed\","
+	    "\"uri\":\"/a.json\","
 	    "\"encryption_details\":{\"encrypted_cek\":\"AAEC\","
 	    "\"iv\":\"AAAAAAAAAAAAAA==\"}},"
-	    "{\"sid\":\"REnumcek\",\"status\":\"completed\","
+	    "{\"sid\":\"" RE("b2") "\",\"status\":\"completed\","
 	    "\"encryption_details\":{\"encrypted_cek\":1234,"
 	    "\"iv\":\"AAAAAAAAAAAAAAAA\"}},"
-	    "{\"sid\":\"REtype\",\"status\":\"completed\","
+	    "{\"sid\":\"" RE("b3") "\",\"status\":\"completed\","
 	    "\"encryption_details\":{\"type\":\"kms\",\"encrypted_cek\":"
 	    "\"AAEC\",\"iv\":\"AAAAAAAAAAAAAAAA\"}},"
-	    "{\"sid\":\"REnotobj\",\"status\":\"completed\","
+	    "{\"sid\":\"" RE("b4") "\",\"status\":\"completed\","
 	    "\"encryption_details\":[1]},"
-	    "{\"sid\":\"REstring\",\"status\":\"completed\","
+	    "{\"sid\":\"" RE("b5") "\",\"status\":\"completed\","
 	    "\"encryption_details\":\"{\\\"encryption_cek\\\":\\\"AAEC\\\","
 	    "\\\"encryption_iv\\\":\\\"AAAAAAAAAAAAAAAA\\\"}\"}", 3, &pg);
 	CHECK(pg.added == 5, "%zu added", pg.added);
@@ -1221,12 +1484,12 @@ test_malformed(void)
 	{
 		struct item it;
 
-		if (get(cat, "REbadiv", 0, &it) == TFS_OK) {
+		if (get(cat, RE("b1"), 0, &it) == TFS_OK) {
 			CHECK_STR(it.status, "invalid");
 			CHECK(it.env.scheme == ENVELOPE_NONE, "scheme %d",
 			    (int)it.env.scheme);
 		}
-		if (get(cat, "REstring", 0, &it) == TFS_OK)
+		if (get(cat, RE("b5"), 0, &it) == TFS_OK)
 			CHECK(it.env.scheme == ENVELOPE_GCM &&
 			    it.env.wrapped_cek_len == 3, "string details: "
 			    "scheme %d", (int)it.env.scheme);
@@ -1437,8 +1700,8 @@ test_big_page(void)
 	/* More than a batch: all, in date order. */
 	tfs_error_clear(&err);
 	t0 = now_ms();
-	CHECK_RC(catalog_foreach_pending(cat, order_fn, &o, &err), TFS_OK,
-	    "foreach_pending: %s", err.detail);
+	CHECK_RC(catalog_foreach_pending(cat, INT64_MAX, order_fn, &o, &err),
+	    TFS_OK, "foreach_pending: %s", err.detail);
 	t1 = now_ms();
 	CHECK(o.n == N && o.sorted, "pending: %zu, sorted %d", o.n,
 	    o.sorted);
@@ -1455,6 +1718,679 @@ test_big_page(void)
 	}
 	free(json);
 	catalog_close(cat);
+}
+
+/* --- holds, sizes, failures, keys, products, migration --- */
+
+static int
+seen_has(const struct seen *s, const char *sid, int part)
+{
+	size_t i;
+
+	for (i = 0; i < s->n && i < 16; i++)
+		if (strcmp(s->sid[i], sid) == 0 && s->part[i] == part)
+			return 1;
+	return 0;
+}
+
+/* The pending items at retry_clock into *s. */
+static void
+pending_at(struct catalog *cat, long long clock, struct seen *s)
+{
+	struct tfs_error err;
+
+	memset(s, 0, sizeof(*s));
+	tfs_error_clear(&err);
+	CHECK_RC(catalog_foreach_pending(cat, clock, seen_fn, s, &err),
+	    TFS_OK, "foreach_pending at %lld: %s", clock, err.detail);
+}
+
+/* The items to check keys of into *s. */
+static void
+keycheck(struct catalog *cat, int recheck, struct seen *s)
+{
+	struct tfs_error err;
+
+	memset(s, 0, sizeof(*s));
+	tfs_error_clear(&err);
+	CHECK_RC(catalog_foreach_keycheck(cat, recheck, seen_fn, s, &err),
+	    TFS_OK, "foreach_keycheck(%d): %s", recheck, err.detail);
+}
+
+/* Item sid's container, media URL and hold. */
+static void
+check_map(struct catalog *cat, const char *sid, const char *container,
+    const char *url, const char *hold)
+{
+	struct item it;
+
+	if (get(cat, sid, 0, &it) != TFS_OK)
+		return;
+	CHECK(strcmp(it.container, container) == 0, "%s: container \"%s\", "
+	    "want \"%s\"", sid, it.container, container);
+	CHECK(url == NULL || strcmp(it.media_url, url) == 0, "%s: media_url "
+	    "\"%s\", want \"%s\"", sid, it.media_url, url ? url : "");
+	CHECK(strcmp(it.hold, hold) == 0, "%s: hold \"%s\", want \"%s\"", sid,
+	    it.hold, hold);
+}
+
+#define REC(sid, more) "{\"sid\":\"" sid "\",\"status\":\"completed\"," \
+	"\"date_created\":\"2024-05-01T10:00:00Z\"" more "}"
+#define VMEDIA(sid) "https://video.twilio.com/v1/Recordings/" sid "/Media"
+#define VOICE_URI(sid) "/2010-04-01/Accounts/" AC "/Recordings/" sid
+
+static void
+test_mapping(void)
+{
+	struct catalog *cat = open_cat("mapping");
+	struct catalog_page pg;
+	struct envelope env;
+	struct seen s;
+
+	if (cat == NULL)
+		return;
+	/* Video recordings: container_format (any case) if allowed, else
+	 * by type; links.media; media_external_location. */
+	(void)ingest_recs(cat, ITEM_VIDEO_RECORDING,
+	    REC(RT("c1"), ",\"container_format\":\"MKA\",\"type\":\"video\","
+	    "\"links\":{\"media\":\"" VMEDIA(RT("c1")) "\"}") ","
+	    REC(RT("c2"), ",\"type\":\"audio\",\"links\":{\"media\":5}") ","
+	    REC(RT("c3"), ",\"container_format\":null,\"type\":\"video\"") ","
+	    REC(RT("c4"), ",\"container_format\":\"mp4\",\"type\":\"audio\"")
+	    "," REC(RT("c5"), ",\"container_format\":\"mka,mkv\"") ","
+	    REC(RT("c6"), ",\"container_format\":\"exe\",\"type\":\"data\"")
+	    "," REC(RT("d1"), ",\"container_format\":\"mkv\","
+	    "\"media_external_location\":\"https://my-bucket.s3.amazonaws."
+	    "com/" RT("d1") ".mkv\"") ","
+	    REC(RT("d2"), ",\"media_external_location\":null") ","
+	    REC(RT("d3"), ",\"media_external_location\":\"\""), 1, &pg);
+	CHECK(pg.added == 9, "video: %zu added", pg.added);
+	check_map(cat, RT("c1"), "mka", VMEDIA(RT("c1")), "");
+	check_map(cat, RT("c2"), "mka", "", "");
+	check_map(cat, RT("c3"), "mkv", "", "");
+	check_map(cat, RT("c4"), "mka", NULL, "");
+	check_map(cat, RT("c5"), "", NULL, "");
+	check_map(cat, RT("c6"), "", NULL, "");
+	check_map(cat, RT("d1"), "mkv", NULL, "external");
+	check_map(cat, RT("d2"), "", NULL, "");
+	check_map(cat, RT("d3"), "", NULL, "");
+	CHECK_COUNTS(cat, ITEM_VIDEO_RECORDING, 9, 8, 0, 0);
+	CHECK_HELD(cat, ITEM_VIDEO_RECORDING, 1, 0, 0, 0);
+	pending_at(cat, INT64_MAX, &s);
+	CHECK(s.n == 8 && !seen_has(&s, RT("d1"), 0) &&
+	    seen_has(&s, RT("d2"), 0), "external pending: %zu", s.n);
+
+	/* Compositions: format, mp4 or webm only; type plays no part. */
+	(void)ingest_recs(cat, ITEM_COMPOSITION,
+	    REC(CJ("c1"), ",\"format\":\"WEBM\"") ","
+	    REC(CJ("c2"), ",\"format\":\"mp4\",\"links\":{\"media\":"
+	    "\"https://video.twilio.com/v1/Compositions/" CJ("c2")
+	    "/Media\"}") ","
+	    REC(CJ("c3"), ",\"format\":\"mkv\"") ","
+	    REC(CJ("c4"), ",\"type\":\"audio\",\"container_format\":\"mka\"")
+	    "," REC(CJ("d1"), ",\"format\":\"mp4\","
+	    "\"media_external_location\":\"s3://bucket/" CJ("d1") "\""),
+	    1, &pg);
+	check_map(cat, CJ("c1"), "webm", "", "");
+	check_map(cat, CJ("c2"), "mp4", "https://video.twilio.com/v1/"
+	    "Compositions/" CJ("c2") "/Media", "");
+	check_map(cat, CJ("c3"), "", NULL, "");
+	check_map(cat, CJ("c4"), "", NULL, "");
+	check_map(cat, CJ("d1"), "mp4", NULL, "external");
+	CHECK_HELD(cat, ITEM_COMPOSITION, 1, 0, 0, 0);
+
+	/*
+	 * Voice: the .wav URL from uri against the base; media_url says
+	 * whether the media is external: under the base or on a
+	 * twilio.com host it is not.
+	 */
+	(void)ingest_recs(cat, ITEM_VOICE_RECORDING,
+	    REC(RE("c1"), ",\"uri\":\"" VOICE_URI(RE("c1")) ".json\","
+	    "\"media_url\":\"" BASE "2010-04-01/Accounts/" AC "/Recordings/"
+	    RE("c1") "\"") ","
+	    REC(RE("c2"), ",\"uri\":\"/x/" RE("c2") "\",\"media_url\":"
+	    "\"https://api.twilio.com" VOICE_URI(RE("c2")) "\"") ","
+	    REC(RE("c3"), ",\"uri\":\"https://evil.example/x.json\","
+	    "\"media_url\":\"https://api.dublin.ie1.twilio.com"
+	    VOICE_URI(RE("c3")) "\"") ","
+	    REC(RE("c4"), ",\"media_url\":\"https://bucket.s3.amazonaws.com/"
+	    RE("c4") ".wav\"") ","
+	    REC(RE("c5"), ",\"media_url\":\"https://127.0.0.1:9999/apix/"
+	    RE("c5") ".wav\"") ","
+	    REC(RE("c6"), ",\"media_url\":\"https://api.twilio.com.evil.com/"
+	    RE("c6") "\"") ","
+	    REC(RE("c7"), ",\"media_url\":\"https://evil.example/"
+	    "x.twilio.com/" RE("c7") "\"") ","
+	    REC(RE("c8"), ",\"media_url\":\"http://api.twilio.com"
+	    VOICE_URI(RE("c8")) "\"") ","
+	    REC(RE("c9"), ",\"media_url\":null"), 1, &pg);
+	check_map(cat, RE("c1"), "wav", "https://127.0.0.1:9999/api"
+	    VOICE_URI(RE("c1")) ".wav", "");
+	check_map(cat, RE("c2"), "wav", "https://127.0.0.1:9999/api/x/"
+	    RE("c2") ".wav", "");
+	check_map(cat, RE("c3"), "wav", "", "");
+	check_map(cat, RE("c4"), "wav", NULL, "external");
+	check_map(cat, RE("c5"), "wav", NULL, "external");
+	check_map(cat, RE("c6"), "wav", NULL, "external");
+	check_map(cat, RE("c7"), "wav", NULL, "external");
+	/* Twilio's documented example gives http://api.twilio.com/... */
+	check_map(cat, RE("c8"), "wav", NULL, "");
+	check_map(cat, RE("c9"), "wav", NULL, "");
+	CHECK_HELD(cat, ITEM_VOICE_RECORDING, 4, 0, 0, 0);
+
+	/* Transcripts: links.encrypted_sentences; a null credential SID
+	 * means stored unencrypted (held); an absent one does not. */
+	(void)ingest_recs(cat, ITEM_TRANSCRIPT,
+	    REC(GT("c1"), ",\"encryption_credential_sid\":\"" CRC1 "\","
+	    "\"links\":{\"encrypted_sentences\":\"https://intelligence."
+	    "twilio.com/v2/Transcripts/" GT("c1") "/Sentences/Encrypted\"}")
+	    "," REC(GT("c2"), ",\"encryption_credential_sid\":null") ","
+	    REC(GT("c3"), ",\"links\":{}") ","
+	    REC(GT("c4"), ",\"links\":{\"encrypted_sentences\":null}"), 1,
+	    &pg);
+	check_map(cat, GT("c1"), "json", "https://intelligence.twilio.com/v2/"
+	    "Transcripts/" GT("c1") "/Sentences/Encrypted", "");
+	check_map(cat, GT("c2"), "json", NULL, "unencrypted");
+	check_map(cat, GT("c3"), "json", "", "");
+	check_map(cat, GT("c4"), "json", "", "");
+	CHECK_COUNTS(cat, ITEM_TRANSCRIPT, 4, 3, 0, 0);
+	CHECK_HELD(cat, ITEM_TRANSCRIPT, 0, 1, 0, 0);
+	pending_at(cat, INT64_MAX, &s);
+	CHECK(!seen_has(&s, GT("c2"), 0), "an unencrypted transcript is "
+	    "pending");
+
+	/* A hold that appears is a change: media unknown again. */
+	make_env(&env, ENVELOPE_GCM, 4);
+	(void)set_media(cat, GT("c3"), 0, NULL, &env, "e");
+	(void)ingest_recs(cat, ITEM_TRANSCRIPT,
+	    REC(GT("c3"), ",\"links\":{},\"encryption_credential_sid\":null"),
+	    2, &pg);
+	CHECK(pg.changed == 1, "hold change: %zu changed", pg.changed);
+	{
+		struct item it;
+
+		if (get(cat, GT("c3"), 0, &it) == TFS_OK) {
+			CHECK_STR(it.hold, "unencrypted");
+			CHECK(it.media_known == 0 &&
+			    it.env.scheme == ENVELOPE_NONE, "hold change kept "
+			    "media (%d, %d)", it.media_known,
+			    (int)it.env.scheme);
+		}
+	}
+	catalog_close(cat);
+}
+
+static void
+test_listed_size(void)
+{
+	struct catalog *cat = open_cat("size");
+	struct catalog_page pg;
+	struct envelope env;
+	struct item it;
+	struct seen s;
+
+	if (cat == NULL)
+		return;
+	(void)ingest_recs(cat, ITEM_VIDEO_RECORDING,
+	    VRECZ(RT("01"), "completed", "2024-05-01T10:00:00Z", "100"), 1,
+	    &pg);
+	make_env(&env, ENVELOPE_CBC, 1);
+	(void)set_media(cat, RT("01"), 0, NULL, &env, "e1");
+	/* The same size: known, media kept. */
+	(void)ingest_recs(cat, ITEM_VIDEO_RECORDING,
+	    VRECZ(RT("01"), "completed", "2024-05-01T10:00:00Z", "100"), 2,
+	    &pg);
+	CHECK(pg.known == 1 && pg.changed == 0, "same size: %zu known",
+	    pg.known);
+	if (get(cat, RT("01"), 0, &it) == TFS_OK)
+		CHECK(it.media_known == 1, "same size lost the media");
+	/* Another size: changed, media unknown, pending again. */
+	(void)ingest_recs(cat, ITEM_VIDEO_RECORDING,
+	    VRECZ(RT("01"), "completed", "2024-05-01T10:00:00Z", "200"), 3,
+	    &pg);
+	CHECK(pg.changed == 1 && pg.known == 0, "new size: %zu changed",
+	    pg.changed);
+	if (get(cat, RT("01"), 0, &it) == TFS_OK)
+		CHECK(it.media_known == 0 && it.env.scheme == ENVELOPE_NONE &&
+		    it.env.plaintext_size == -1 && it.etag[0] == '\0',
+		    "a new size kept the media (%d)", it.media_known);
+	pending_at(cat, INT64_MAX, &s);
+	CHECK(s.n == 1 && seen_has(&s, RT("01"), 0), "%zu pending", s.n);
+	/* Known again; then the size becomes unknown (null): a change. */
+	(void)set_media(cat, RT("01"), 0, NULL, &env, "e2");
+	(void)ingest_recs(cat, ITEM_VIDEO_RECORDING,
+	    VRECZ(RT("01"), "completed", "2024-05-01T10:00:00Z", "null"), 4,
+	    &pg);
+	CHECK(pg.changed == 1, "size to null: %zu changed", pg.changed);
+	(void)ingest_recs(cat, ITEM_VIDEO_RECORDING,
+	    VRECZ(RT("01"), "completed", "2024-05-01T10:00:00Z", "null"), 5,
+	    &pg);
+	CHECK(pg.known == 1, "null again: %zu known", pg.known);
+	catalog_close(cat);
+}
+
+static void
+test_failures(void)
+{
+	struct catalog *cat = open_cat("failures");
+	struct catalog_page pg;
+	struct tfs_error err;
+	struct envelope env;
+	struct fails fs;
+	struct item it;
+	struct seen s;
+	long long t;
+	int i;
+
+	if (cat == NULL)
+		return;
+	(void)ingest_recs(cat, ITEM_VIDEO_RECORDING,
+	    VREC(RT("01"), "completed", "2024-05-01T10:00:00Z") ","
+	    VREC(RT("02"), "completed", "2024-05-01T11:00:00Z"), 1, &pg);
+	tfs_error_clear(&err);
+	CHECK_RC(catalog_fail(cat, RT("01"), 0, "network", "timed out", 1000,
+	    &err), TFS_OK, "fail: %s", err.detail);
+
+	/* Waits a minute: excluded before, included after or with MAX. */
+	pending_at(cat, 1000, &s);
+	CHECK(s.n == 1 && seen_has(&s, RT("02"), 0), "at 1000: %zu pending",
+	    s.n);
+	pending_at(cat, 1059, &s);
+	CHECK(s.n == 1 && !seen_has(&s, RT("01"), 0), "at 1059: %zu pending",
+	    s.n);
+	pending_at(cat, 1061, &s);
+	CHECK(s.n == 2 && seen_has(&s, RT("01"), 0), "at 1061: %zu pending",
+	    s.n);
+	pending_at(cat, INT64_MAX, &s);
+	CHECK(s.n == 2, "at INT64_MAX: %zu pending", s.n);
+
+	memset(&fs, 0, sizeof(fs));
+	CHECK_RC(catalog_foreach_failure(cat, fail_fn, &fs, &err), TFS_OK,
+	    "foreach_failure: %s", err.detail);
+	if (CHECK(fs.n == 1, "%zu failures", fs.n)) {
+		CHECK_STR(fs.f[0].sid, RT("01"));
+		CHECK(fs.f[0].part == 0 && fs.f[0].kind ==
+		    ITEM_VIDEO_RECORDING, "part %d kind %d", fs.f[0].part,
+		    (int)fs.f[0].kind);
+		CHECK_STR(fs.f[0].class, "network");
+		CHECK_STR(fs.f[0].detail, "timed out");
+		CHECK(fs.f[0].count == 1 && fs.f[0].last_time == 1000 &&
+		    fs.f[0].retry_after == 1060, "count %lld last %lld retry "
+		    "%lld", fs.f[0].count, fs.f[0].last_time,
+		    fs.f[0].retry_after);
+	}
+	if (get(cat, RT("01"), 0, &it) == TFS_OK)
+		CHECK_STR(it.fail_class, "network");
+	if (get(cat, RT("02"), 0, &it) == TFS_OK)
+		CHECK_STR(it.fail_class, "");
+	/* Failing items still count as pending (the clock decides). */
+	CHECK_COUNTS(cat, ITEM_VIDEO_RECORDING, 2, 2, 0, 0);
+	CHECK_HELD(cat, ITEM_VIDEO_RECORDING, 0, 0, 0, 1);
+
+	/* Again: the count grows, the wait doubles, the class is the
+	 * latest. */
+	CHECK_RC(catalog_fail(cat, RT("01"), 0, "notfound", "HTTP 404", 2000,
+	    &err), TFS_OK, "fail: %s", err.detail);
+	pending_at(cat, 2119, &s);
+	CHECK(!seen_has(&s, RT("01"), 0), "at 2119: pending after the "
+	    "second failure");
+	pending_at(cat, 2121, &s);
+	CHECK(seen_has(&s, RT("01"), 0), "at 2121: not pending");
+	CHECK_RC(catalog_fail(cat, RT("01"), 0, "network", "reset", 3000,
+	    &err), TFS_OK, "fail: %s", err.detail);
+	memset(&fs, 0, sizeof(fs));
+	CHECK_RC(catalog_foreach_failure(cat, fail_fn, &fs, &err), TFS_OK,
+	    "foreach_failure: %s", err.detail);
+	if (CHECK(fs.n == 1, "%zu failures", fs.n)) {
+		CHECK(fs.f[0].count == 3 && fs.f[0].last_time == 3000 &&
+		    fs.f[0].retry_after == 3240, "third: count %lld last "
+		    "%lld retry %lld, want 3 3000 3240", fs.f[0].count,
+		    fs.f[0].last_time, fs.f[0].retry_after);
+		CHECK_STR(fs.f[0].detail, "reset");
+	}
+	/* At most 6 hours, however many failures. */
+	for (i = 0, t = 10000; i < 40; i++, t += 100)
+		if (catalog_fail(cat, RT("01"), 0, "network", "x", t, &err) !=
+		    TFS_OK)
+			break;
+	CHECK(i == 40, "failure %d: %s", i, err.detail);
+	memset(&fs, 0, sizeof(fs));
+	CHECK_RC(catalog_foreach_failure(cat, fail_fn, &fs, &err), TFS_OK,
+	    "foreach_failure: %s", err.detail);
+	if (CHECK(fs.n == 1, "%zu failures", fs.n))
+		CHECK(fs.f[0].count == 43 && fs.f[0].retry_after ==
+		    fs.f[0].last_time + 6 * 3600, "capped: count %lld wait "
+		    "%lld s", fs.f[0].count, fs.f[0].retry_after -
+		    fs.f[0].last_time);
+	/* A second item's failure: counted too, listed by class. */
+	CHECK_RC(catalog_fail(cat, RT("02"), 0, "auth", "HTTP 401", 500,
+	    &err), TFS_OK, "fail: %s", err.detail);
+	CHECK_HELD(cat, ITEM_VIDEO_RECORDING, 0, 0, 0, 2);
+	memset(&fs, 0, sizeof(fs));
+	CHECK_RC(catalog_foreach_failure(cat, fail_fn, &fs, &err), TFS_OK,
+	    "foreach_failure: %s", err.detail);
+	CHECK(fs.n == 2 && strcmp(fs.f[0].class, "auth") == 0,
+	    "%zu failures, first %s", fs.n, fs.f[0].class);
+	/* The media arrives: the failure is gone. */
+	make_env(&env, ENVELOPE_CBC, 2);
+	(void)set_media(cat, RT("01"), 0, NULL, &env, "e");
+	if (get(cat, RT("01"), 0, &it) == TFS_OK)
+		CHECK_STR(it.fail_class, "");
+	memset(&fs, 0, sizeof(fs));
+	CHECK_RC(catalog_foreach_failure(cat, fail_fn, &fs, &err), TFS_OK,
+	    "foreach_failure: %s", err.detail);
+	CHECK(fs.n == 1 && strcmp(fs.f[0].sid, RT("02")) == 0,
+	    "%zu failures after set_media", fs.n);
+	CHECK_HELD(cat, ITEM_VIDEO_RECORDING, 0, 0, 0, 1);
+	catalog_close(cat);
+}
+
+/* catalog_foreach's fail_class of one SID. */
+struct fclass {
+	const char *sid;
+	char class[16];
+	int found;
+};
+
+static int
+fclass_fn(const struct item *it, void *arg)
+{
+	struct fclass *f = arg;
+
+	if (strcmp(it->sid, f->sid) == 0 && it->part == 0) {
+		memcpy(f->class, it->fail_class, sizeof(f->class));
+		f->found = 1;
+	}
+	return 0;
+}
+
+static void
+test_foreach_fail_class(void)
+{
+	struct catalog *cat = open_cat("failclass");
+	struct catalog_page pg;
+	struct tfs_error err;
+	struct fclass f = { RT("01"), "", 0 };
+
+	if (cat == NULL)
+		return;
+	(void)ingest_recs(cat, ITEM_VIDEO_RECORDING,
+	    VREC(RT("01"), "completed", "2024-05-01T10:00:00Z"), 1, &pg);
+	tfs_error_clear(&err);
+	CHECK_RC(catalog_fail(cat, RT("01"), 0, "forbidden", "HTTP 403", 7,
+	    &err), TFS_OK, "fail: %s", err.detail);
+	CHECK_RC(catalog_foreach(cat, fclass_fn, &f, &err), TFS_OK,
+	    "foreach: %s", err.detail);
+	CHECK(f.found && strcmp(f.class, "forbidden") == 0, "foreach "
+	    "fail_class \"%s\"", f.class);
+	catalog_close(cat);
+}
+
+static void
+test_stale_and_keys(void)
+{
+	struct catalog *cat = open_cat("keys");
+	struct catalog_page pg;
+	struct tfs_error err;
+	struct envelope env;
+	struct item it;
+	struct seen s;
+
+	if (cat == NULL)
+		return;
+	(void)ingest_recs(cat, ITEM_VIDEO_RECORDING,
+	    VREC(RT("01"), "completed", "2024-05-01T10:00:00Z") ","
+	    VREC(RT("02"), "completed", "2024-05-01T11:00:00Z") ","
+	    VREC(RT("03"), "completed", "2024-05-01T12:00:00Z") ","
+	    VREC(RT("04"), "processing", "2024-05-01T13:00:00Z") ","
+	    VREC(RT("05"), "completed", "2024-05-01T14:00:00Z"), 1, &pg);
+	make_env(&env, ENVELOPE_CBC, 1);
+	(void)set_media(cat, RT("01"), 0, NULL, &env, "e1");
+	make_env(&env, ENVELOPE_GCM, 2);
+	(void)set_media(cat, RT("02"), 0, NULL, &env, "e2");
+	(void)set_media(cat, RT("04"), 0, NULL, &env, "e4");
+	envelope_init(&env);
+	(void)set_media(cat, RT("03"), 0, NULL, &env, "e3");
+
+	/* Encrypted, completed, media known, unchecked: 01 and 02. */
+	keycheck(cat, 0, &s);
+	CHECK(s.n == 2 && seen_has(&s, RT("01"), 0) &&
+	    seen_has(&s, RT("02"), 0), "keycheck: %zu items", s.n);
+	if (get(cat, RT("01"), 0, &it) == TFS_OK)
+		CHECK(it.key_state == 0, "key_state %d", it.key_state);
+	tfs_error_clear(&err);
+	CHECK_RC(catalog_set_key_state(cat, RT("01"), 0, 1, &err), TFS_OK,
+	    "set_key_state: %s", err.detail);
+	CHECK_RC(catalog_set_key_state(cat, RT("02"), 0, 2, &err), TFS_OK,
+	    "set_key_state: %s", err.detail);
+	if (get(cat, RT("01"), 0, &it) == TFS_OK)
+		CHECK(it.key_state == 1, "RT01 key_state %d", it.key_state);
+	if (get(cat, RT("02"), 0, &it) == TFS_OK)
+		CHECK(it.key_state == 2, "RT02 key_state %d", it.key_state);
+	keycheck(cat, 0, &s);
+	CHECK(s.n == 0, "keycheck after checking: %zu", s.n);
+	/* Recheck: those no key opened. */
+	keycheck(cat, 1, &s);
+	CHECK(s.n == 1 && seen_has(&s, RT("02"), 0), "recheck: %zu", s.n);
+	CHECK_HELD(cat, ITEM_VIDEO_RECORDING, 0, 0, 1, 0);
+	/* A new envelope is unchecked again. */
+	make_env(&env, ENVELOPE_GCM, 5);
+	(void)set_media(cat, RT("02"), 0, NULL, &env, "e2b");
+	keycheck(cat, 0, &s);
+	CHECK(s.n == 1 && seen_has(&s, RT("02"), 0), "after new media: %zu",
+	    s.n);
+	CHECK_HELD(cat, ITEM_VIDEO_RECORDING, 0, 0, 0, 0);
+
+	/* Stale: pending again (media unknown), out of the key check. */
+	pending_at(cat, INT64_MAX, &s);
+	CHECK(s.n == 1 && seen_has(&s, RT("05"), 0), "%zu pending", s.n);
+	CHECK_RC(catalog_mark_stale(cat, RT("01"), 0, &err), TFS_OK,
+	    "mark_stale: %s", err.detail);
+	if (get(cat, RT("01"), 0, &it) == TFS_OK)
+		CHECK(it.media_known == 0, "stale media_known %d",
+		    it.media_known);
+	pending_at(cat, INT64_MAX, &s);
+	CHECK(s.n == 2 && seen_has(&s, RT("01"), 0), "stale: %zu pending",
+	    s.n);
+	CHECK_COUNTS(cat, ITEM_VIDEO_RECORDING, 4, 2, 1, 0);
+	keycheck(cat, 1, &s);
+	CHECK(!seen_has(&s, RT("01"), 0), "a stale item in the key check");
+	catalog_close(cat);
+}
+
+static void
+check_product(struct catalog *cat, enum kind_product p,
+    const struct catalog_product *want)
+{
+	struct catalog_product got;
+	struct tfs_error err;
+
+	tfs_error_clear(&err);
+	memset(&got, 0x5a, sizeof(got));
+	if (!CHECK_RC(catalog_product_get(cat, p, &got, &err), TFS_OK,
+	    "product_get %d: %s", (int)p, err.detail))
+		return;
+	CHECK(got.last_ok == want->last_ok && got.last_try == want->last_try &&
+	    got.skipped == want->skipped && strcmp(got.class, want->class) ==
+	    0 && strcmp(got.detail, want->detail) == 0, "product %d: %lld "
+	    "%lld %lld \"%s\" \"%s\", want %lld %lld %lld \"%s\" \"%s\"",
+	    (int)p, got.last_ok, got.last_try, got.skipped, got.class,
+	    got.detail, want->last_ok, want->last_try, want->skipped,
+	    want->class, want->detail);
+}
+
+static void
+test_products(void)
+{
+	struct catalog *cat = open_cat("products");
+	struct catalog_product none, video, voice;
+	struct tfs_error err;
+
+	if (cat == NULL)
+		return;
+	memset(&none, 0, sizeof(none));
+	check_product(cat, PRODUCT_VIDEO, &none);
+	memset(&video, 0, sizeof(video));
+	video.last_ok = 1714557600;
+	video.last_try = 1714557700;
+	video.skipped = 3;
+	(void)snprintf(video.class, sizeof(video.class), "forbidden");
+	(void)snprintf(video.detail, sizeof(video.detail), "%s", EVIL);
+	memset(&voice, 0, sizeof(voice));
+	voice.last_ok = voice.last_try = 5;
+	tfs_error_clear(&err);
+	CHECK_RC(catalog_product_set(cat, PRODUCT_VIDEO, &video, &err),
+	    TFS_OK, "product_set: %s", err.detail);
+	CHECK_RC(catalog_product_set(cat, PRODUCT_VOICE, &voice, &err),
+	    TFS_OK, "product_set: %s", err.detail);
+	check_product(cat, PRODUCT_VIDEO, &video);
+	check_product(cat, PRODUCT_VOICE, &voice);
+	check_product(cat, PRODUCT_INTELLIGENCE, &none);
+	/* Overwritten, and kept across reopening. */
+	video.last_ok = 0;
+	video.last_try = 1714557800;
+	video.skipped = 0;
+	(void)snprintf(video.class, sizeof(video.class), "network");
+	(void)snprintf(video.detail, sizeof(video.detail), "timed out");
+	CHECK_RC(catalog_product_set(cat, PRODUCT_VIDEO, &video, &err),
+	    TFS_OK, "product_set: %s", err.detail);
+	catalog_close(cat);
+	cat = open_cat("products");
+	if (cat == NULL)
+		return;
+	check_product(cat, PRODUCT_VIDEO, &video);
+	check_product(cat, PRODUCT_VOICE, &voice);
+	catalog_close(cat);
+}
+
+/* The version 1 schema, as twiliofs 0.1 wrote it. */
+static const char v1_schema[] =
+    "CREATE TABLE items ("
+    " sid TEXT NOT NULL,"
+    " part INTEGER NOT NULL DEFAULT 0,"
+    " kind INTEGER NOT NULL,"
+    " status TEXT NOT NULL DEFAULT '',"
+    " error_code INTEGER NOT NULL DEFAULT 0,"
+    " date_created INTEGER NOT NULL DEFAULT 0,"
+    " duration INTEGER NOT NULL DEFAULT -1,"
+    " room_sid TEXT NOT NULL DEFAULT '',"
+    " participant_sid TEXT NOT NULL DEFAULT '',"
+    " call_sid TEXT NOT NULL DEFAULT '',"
+    " track_name TEXT NOT NULL DEFAULT '',"
+    " codec TEXT NOT NULL DEFAULT '',"
+    " container TEXT NOT NULL DEFAULT '',"
+    " media_url TEXT NOT NULL DEFAULT '',"
+    " enc_scheme INTEGER NOT NULL DEFAULT 0,"
+    " enc_cek BLOB,"
+    " enc_iv BLOB,"
+    " public_key_sid TEXT NOT NULL DEFAULT '',"
+    " plaintext_size INTEGER NOT NULL DEFAULT -1,"
+    " ciphertext_size INTEGER NOT NULL DEFAULT -1,"
+    " media_known INTEGER NOT NULL DEFAULT 0,"
+    " etag TEXT NOT NULL DEFAULT '',"
+    " seen_generation INTEGER NOT NULL DEFAULT 0,"
+    " api_json TEXT,"
+    " problem TEXT,"
+    " PRIMARY KEY (sid, part));"
+    "CREATE INDEX items_order ON items"
+    " (kind, date_created, sid, part);"
+    "CREATE INDEX items_pending ON items (date_created, sid, part)"
+    " WHERE status = 'completed' AND media_known = 0;"
+    "CREATE TABLE meta ("
+    " key TEXT PRIMARY KEY NOT NULL,"
+    " value TEXT NOT NULL);"
+    "INSERT INTO items (sid, part, kind, status, date_created, container,"
+    " media_url, enc_scheme, enc_cek, enc_iv, public_key_sid,"
+    " plaintext_size, ciphertext_size, media_known, etag,"
+    " seen_generation) VALUES ('" RT("01") "', 0, 1, 'completed',"
+    " 1714557600, 'mkv', 'https://v/" RT("01") "', 1, zeroblob(256),"
+    " x'000102030405060708090a0b0c0d0e0f', '" CRC1 "', 1000, 1024, 1,"
+    " 'etag-v1', 7);"
+    "INSERT INTO items (sid, part, kind, status, date_created, container,"
+    " media_url, seen_generation) VALUES ('" RE("01") "', 0, 3,"
+    " 'completed', 1714557601, 'wav', '" BASE "x.wav', 7);"
+    "INSERT INTO meta (key, value) VALUES ('catalog.generation', '7'),"
+    " ('last_sync', 'v1');"
+    "PRAGMA user_version = 1;";
+
+static void
+test_migrate_v1(void)
+{
+	char dir[4096], path[4096], val[16];
+	struct catalog *cat, *fresh;
+	struct tfs_error err;
+	long long gen = 0, cols, fresh_cols;
+	sqlite3 *db = NULL;
+	struct item it;
+	struct seen s;
+
+	spath(dir, sizeof(dir), "v1");
+	if (!CHECK(mkdir(dir, 0700) == 0, "mkdir %s", dir))
+		return;
+	unit_path(path, sizeof(path), dir, "catalog.sqlite");
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
+		CHECK(0, "create %s", path);
+		sqlite3_close(db);
+		return;
+	}
+	raw_exec(db, v1_schema);
+	sqlite3_close(db);
+	(void)chmod(path, 0600);
+
+	cat = open_cat("v1");
+	if (cat == NULL)
+		return;
+	/* The rows are kept, with the new columns' defaults. */
+	if (get(cat, RT("01"), 0, &it) == TFS_OK) {
+		CHECK(it.media_known == 1 && it.env.scheme == ENVELOPE_CBC &&
+		    it.env.iv_len == 16 && it.env.wrapped_cek_len == 256 &&
+		    it.env.plaintext_size == 1000, "migrated envelope (%d, %d)",
+		    it.media_known, (int)it.env.scheme);
+		CHECK_STR(it.etag, "etag-v1");
+		CHECK_STR(it.hold, "");
+		CHECK(it.key_state == 0, "key_state %d", it.key_state);
+		CHECK_STR(it.fail_class, "");
+	}
+	(void)get(cat, RE("01"), 0, &it);
+	tfs_error_clear(&err);
+	CHECK_RC(catalog_meta_get(cat, "last_sync", val, sizeof(val), &err),
+	    TFS_OK, "meta kept: %s", err.detail);
+	CHECK_RC(catalog_next_generation(cat, &gen, &err), TFS_OK, "gen");
+	CHECK(gen == 8, "generation after migration %lld, want 8", gen);
+	/* And usable: pending, key check, failures, products. */
+	pending_at(cat, INT64_MAX, &s);
+	CHECK(s.n == 1 && seen_has(&s, RE("01"), 0), "migrated pending %zu",
+	    s.n);
+	keycheck(cat, 0, &s);
+	CHECK(s.n == 1 && seen_has(&s, RT("01"), 0), "migrated keycheck %zu",
+	    s.n);
+	CHECK_RC(catalog_fail(cat, RE("01"), 0, "network", "x", 1, &err),
+	    TFS_OK, "fail after migration: %s", err.detail);
+	CHECK_HELD(cat, ITEM_VOICE_RECORDING, 0, 0, 0, 1);
+	catalog_close(cat);
+
+	fresh = open_cat("v2fresh");
+	catalog_close(fresh);
+	db = raw_open("v1");
+	if (db == NULL)
+		return;
+	CHECK(raw_int(db, "PRAGMA user_version") == 2, "user_version after "
+	    "migration");
+	CHECK(raw_int(db, "SELECT count(*) FROM items") == 2, "rows");
+	CHECK(raw_int(db, "SELECT count(*) FROM sqlite_master WHERE "
+	    "type = 'table' AND name IN ('failures', 'products')") == 2,
+	    "new tables missing");
+	cols = raw_int(db, "SELECT count(*) FROM pragma_table_info('items')");
+	sqlite3_close(db);
+	db = raw_open("v2fresh");
+	if (db == NULL)
+		return;
+	fresh_cols = raw_int(db, "SELECT count(*) FROM "
+	    "pragma_table_info('items')");
+	CHECK(cols == fresh_cols && cols > 25, "items has %lld columns "
+	    "migrated, %lld fresh", cols, fresh_cols);
+	sqlite3_close(db);
 }
 
 int
@@ -1486,6 +2422,13 @@ main(void)
 	test_transactions();
 	test_two_processes();
 	test_big_page();
+	test_mapping();
+	test_listed_size();
+	test_failures();
+	test_foreach_fail_class();
+	test_stale_and_keys();
+	test_products();
+	test_migrate_v1();
 
 	unit_remove_tree(scratch);
 	return unit_done();

@@ -32,6 +32,7 @@
 #include "twiliofs/keyring.h"
 #include "twiliofs/media.h"
 #include "twiliofs/reader.h"
+#include "twiliofs/kind.h"
 #include "twiliofs/twilio.h"
 
 #include "fixtures.h"
@@ -430,7 +431,7 @@ probe(const struct media_ctx *m, struct entry *e)
 	size_t parts;
 	int rc = TFS_OK;
 
-	it->kind = twilio_kind_of_sid(it->sid);
+	it->kind = kind_of_sid(it->sid);
 	envelope_init(&it->env);
 	if (it->kind == ITEM_VOICE_RECORDING) {
 		rc = twilio_resource_url(m->tw, it->sid, &kind, url,

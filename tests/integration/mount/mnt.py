@@ -135,9 +135,10 @@ def cmd_path(name, part="0"):
     print(rel(by_name(name, int(part))))
 
 
-def cmd_tree(mnt, fmode, dmode):
-    """tree MNT FILEMODE DIRMODE: exactly the expected entries; sizes,
-    mtimes, modes, owner; room symlinks relative and resolving."""
+def cmd_tree(mnt, fmode, dmode, uid=None, gid=None):
+    """tree MNT FILEMODE DIRMODE [UID GID]: exactly the expected entries;
+    sizes, mtimes, modes (symlinks 0777), owner (default: ours); room
+    symlinks relative and resolving."""
     fmode, dmode = int(fmode, 8), int(dmode, 8)
     want = expected_tree()
     got = walk(mnt)
@@ -147,10 +148,13 @@ def cmd_tree(mnt, fmode, dmode):
         bad("missing: %s" % p)
     for p in extra:
         bad("unexpected: %s" % p)
-    uid, gid = os.getuid(), os.getgid()
+    uid = os.getuid() if uid is None else int(uid)
+    gid = os.getgid() if gid is None else int(gid)
     st = os.stat(mnt)
     if stat.S_IMODE(st.st_mode) != dmode:
         bad("the mount's root: mode %o, want %o" % (stat.S_IMODE(st.st_mode), dmode))
+    if st.st_uid != uid or st.st_gid != gid:
+        bad("the mount's root: owner %d:%d, want %d:%d" % (st.st_uid, st.st_gid, uid, gid))
     nfiles = nlinks = 0
     for p, (typ, what) in sorted(want.items()):
         st = got.get(p)
@@ -183,6 +187,8 @@ def cmd_tree(mnt, fmode, dmode):
             if not stat.S_ISLNK(st.st_mode):
                 bad("%s: not a symlink" % p)
                 continue
+            if stat.S_IMODE(st.st_mode) != 0o777:
+                bad("%s: symlink mode %o, want 777" % (p, stat.S_IMODE(st.st_mode)))
             target = os.readlink(full)
             if target.startswith("/"):
                 bad("%s: absolute symlink %s" % (p, target))
