@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* catalog.c - the SQLite catalog: schema, migrations, page ingest, queries. */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -404,6 +405,74 @@ sql_sid_ok(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 	    strncmp(sid, prefix, 2) == 0);
 }
 
+/* tfs_sid_or_empty(text, prefix): text if a SID with prefix, else ''. */
+static void
+sql_sid_or_empty(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	const char *sid = (const char *)sqlite3_value_text(argv[0]);
+	const char *prefix = (const char *)sqlite3_value_text(argv[1]);
+	size_t i, n = sid != NULL ? strlen(sid) : 0;
+
+	(void)argc;
+	if (sqlite3_value_type(argv[0]) != SQLITE_TEXT || prefix == NULL ||
+	    n != ITEM_SID_LEN || strncmp(sid, prefix, 2) != 0) {
+		sqlite3_result_text(ctx, "", 0, SQLITE_STATIC);
+		return;
+	}
+	for (i = 2; i < n; i++)
+		if (!isxdigit((unsigned char)sid[i])) {
+			sqlite3_result_text(ctx, "", 0, SQLITE_STATIC);
+			return;
+		}
+	sqlite3_result_value(ctx, argv[0]);
+}
+
+/*
+ * Whether url names media outside Twilio (the customer's own storage):
+ * not under base, and its host not twilio.com or a subdomain of it. The
+ * host alone decides: "https://evil/x.twilio.com/…" is outside.
+ */
+static int
+external_url(const char *url, const char *base)
+{
+	static const char tw[] = "twilio.com";
+	const char *host, *end, *at;
+	size_t n = strlen(base), h;
+
+	while (n > 0 && base[n - 1] == '/')
+		n--;
+	if (url == NULL || url[0] == '\0')
+		return 0;
+	if (n > 0 && strncmp(url, base, n) == 0 && url[n] == '/')
+		return 0;
+	host = strstr(url, "://");
+	if (host == NULL)
+		return 1;
+	host += 3;
+	end = host + strcspn(host, "/?#");
+	at = memchr(host, '@', (size_t)(end - host));
+	if (at != NULL)
+		return 1;	/* user@host: not one of Twilio's links */
+	h = strcspn(host, ":/?#");
+	if (h == sizeof(tw) - 1 && strncasecmp(host, tw, h) == 0)
+		return 0;
+	return !(h > sizeof(tw) && host[h - sizeof(tw)] == '.' &&
+	    strncasecmp(host + h - (sizeof(tw) - 1), tw, sizeof(tw) - 1) ==
+	    0);
+}
+
+/* tfs_external(url, base): 1 if external_url, else 0. */
+static void
+sql_external(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	const char *url = (const char *)sqlite3_value_text(argv[0]);
+	const char *base = (const char *)sqlite3_value_text(argv[1]);
+
+	(void)argc;
+	sqlite3_result_int(ctx, sqlite3_value_type(argv[0]) == SQLITE_TEXT &&
+	    external_url(url, base != NULL ? base : ""));
+}
+
 /* tfs_state(status): enum kind_state of a status value. */
 static void
 sql_state(sqlite3_context *ctx, int argc, sqlite3_value **argv)
@@ -426,6 +495,8 @@ register_functions(struct catalog *cat, struct tfs_error *err)
 		{ "tfs_unbase64", 2, sql_unbase64 },
 		{ "tfs_sid_ok", 2, sql_sid_ok },
 		{ "tfs_state", 1, sql_state },
+		{ "tfs_sid_or_empty", 2, sql_sid_or_empty },
+		{ "tfs_external", 2, sql_external },
 	};
 	size_t i;
 	int src;
@@ -884,10 +955,12 @@ static const char map_records[] =
     "  WHEN 'text' THEN CASE WHEN dur GLOB '[0-9]*'"
     "   THEN CAST(dur AS INTEGER) ELSE -1 END"
     "  ELSE -1 END AS duration,"
-    " coalesce(" GROUPED("room_sid", "RM") ", room, '') AS room_sid,"
-    " coalesce(" GROUPED("participant_sid", "PA") ", participant, '')"
-    "  AS participant_sid,"
-    " coalesce(call, '') AS call_sid,"
+    /* Related SIDs name directories and xattrs: only well-formed ones. */
+    " tfs_sid_or_empty(coalesce(" GROUPED("room_sid", "RM") ", room),"
+    "  'RM') AS room_sid,"
+    " tfs_sid_or_empty(coalesce(" GROUPED("participant_sid", "PA") ","
+    "  participant), 'PA') AS participant_sid,"
+    " tfs_sid_or_empty(call, 'CA') AS call_sid,"
     " coalesce(track, '') AS track_name,"
     " coalesce(lower(codec), '') AS codec,"
     /* The container: fixed, one of the allowed values, or by type. */
@@ -905,9 +978,7 @@ static const char map_records[] =
     "   THEN json_extract(links, '$.' || ?10) END, '') END AS media_url,"
     /* Media elsewhere than Twilio (the customer's bucket), or stored
      * without encryption (a service without an encryption key). */
-    " CASE WHEN ext IS NOT NULL AND ext <> '' AND"
-    "  substr(ext, 1, length(rtrim(?2, '/')) + 1) <> rtrim(?2, '/') || '/'"
-    "  AND ext NOT GLOB 'https://*.twilio.com/*' THEN 'external'"
+    " CASE WHEN tfs_external(ext, ?2) THEN 'external'"
     "  WHEN enc_type = 'null' THEN 'unencrypted' ELSE '' END AS hold,"
     " CASE WHEN size_type = 'integer' AND size >= 0 THEN size ELSE -1"
     "  END AS listed_size,"
@@ -968,7 +1039,8 @@ static const char map_store[] =
     "  WHEN i.status IS NOT f.status"
     "   OR i.date_created IS NOT f.date_created"
     "   OR i.media_hold IS NOT f.hold"
-    "   OR i.listed_size IS NOT f.listed_size"
+    /* (-1: not known before, as after the v2 migration) */
+    "   OR (i.listed_size <> -1 AND i.listed_size IS NOT f.listed_size)"
     "   OR (?11 AND (i.enc_scheme IS NOT f.enc_scheme"
     "    OR i.enc_cek IS NOT f.enc_cek OR i.enc_iv IS NOT f.enc_iv"
     "    OR i.public_key_sid IS NOT f.public_key_sid)) THEN 1"

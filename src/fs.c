@@ -850,6 +850,25 @@ static const struct fuse_operations ops = {
 
 /* --- mounting --- */
 
+/* Whether mnt (st: its stat) is the root of a mount. */
+static int
+is_mount_root(const char *mnt, const struct stat *st)
+{
+	char up[PATH_MAX];
+	struct stat ust;
+#ifdef STATX_ATTR_MOUNT_ROOT
+	struct statx sx;
+
+	/* Exact, also for a btrfs subvolume (a device of its own, no mount) */
+	if (statx(AT_FDCWD, mnt, 0, STATX_BASIC_STATS, &sx) == 0 &&
+	    (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) != 0)
+		return (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT) != 0;
+#endif
+	/* Else: a mount point lives on another device than its parent. */
+	return snprintf(up, sizeof(up), "%s/..", mnt) < (int)sizeof(up) &&
+	    stat(up, &ust) == 0 && ust.st_dev != st->st_dev;
+}
+
 /*
  * Refuse, before anything is mounted, what fusermount3 would take but
  * nobody means: a file, a directory that is already a mount point (a
@@ -859,8 +878,7 @@ static const struct fuse_operations ops = {
 int
 fs_check_mountpoint(const char *mnt, struct tfs_error *err)
 {
-	char up[PATH_MAX];
-	struct stat st, ust;
+	struct stat st;
 
 	if (stat(mnt, &st) != 0 && errno == ENOTCONN)
 		return tfs_error_set(err, TFS_ERR_CONFIG, "%s: a previous "
@@ -873,9 +891,7 @@ fs_check_mountpoint(const char *mnt, struct tfs_error *err)
 	if (!S_ISDIR(st.st_mode))
 		return tfs_error_set(err, TFS_ERR_CONFIG, "%s: not a directory",
 		    mnt);
-	/* A mount point lives on another device than its parent. */
-	if (snprintf(up, sizeof(up), "%s/..", mnt) < (int)sizeof(up) &&
-	    stat(up, &ust) == 0 && ust.st_dev != st.st_dev)
+	if (is_mount_root(mnt, &st))
 		return tfs_error_set(err, TFS_ERR_CONFIG, "%s: already a "
 		    "mount point (twiliofs or another file system); unmount "
 		    "it first: fusermount3 -u %s", mnt, mnt);

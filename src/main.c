@@ -284,13 +284,44 @@ session_close(struct session *s)
 	memset(s, 0, sizeof(*s));
 }
 
+/*
+ * An HTTP handle (settings hc, plus the account's CA file) and an API
+ * client on it, with the session's credentials: the one place they are
+ * made, for the session, the refresh thread and the mount's check.
+ */
+static int
+api_open(const struct cli_account *a, const struct session *s,
+    struct http_config hc, struct http **http, struct twilio **tw,
+    struct tfs_error *err)
+{
+	struct twilio_config tc = { 0 };
+	int rc;
+
+	*http = NULL;
+	*tw = NULL;
+	hc.cafile = a->cafile;
+	tc.account_sid = a->account_sid;
+	tc.username = s->user;
+	tc.password = s->secret;
+	tc.endpoint = a->endpoint;
+	tc.region = a->region;
+	tc.edge = a->edge;
+	rc = http_new(http, &hc, err);
+	if (rc == TFS_OK)
+		rc = twilio_new(tw, &tc, *http, err);
+	if (rc != TFS_OK) {
+		http_free(*http);
+		*http = NULL;
+	}
+	return rc;
+}
+
 static int
 session_open(const struct cli *cli, int with_catalog, struct session *s,
     struct tfs_error *err)
 {
 	const struct cli_account *a = &cli->account;
 	struct http_config hc = { 0 };
-	struct twilio_config tc = { 0 };
 	int rc;
 
 	memset(s, 0, sizeof(*s));
@@ -303,17 +334,8 @@ session_open(const struct cli *cli, int with_catalog, struct session *s,
 	rc = credentials(a, s, err);
 	if (rc == TFS_OK && a->keys != NULL && a->keys[0] != '\0')
 		rc = keyring_load(&s->keys, a->keys, a->passphrase_file, err);
-	hc.cafile = a->cafile;
 	if (rc == TFS_OK)
-		rc = http_new(&s->http, &hc, err);
-	tc.account_sid = a->account_sid;
-	tc.username = s->user;
-	tc.password = s->secret;
-	tc.endpoint = a->endpoint;
-	tc.region = a->region;
-	tc.edge = a->edge;
-	if (rc == TFS_OK)
-		rc = twilio_new(&s->tw, &tc, s->http, err);
+		rc = api_open(a, s, hc, &s->http, &s->tw, err);
 	if (rc == TFS_OK)
 		rc = cache_dir(a, s->cache_dir, sizeof(s->cache_dir), err);
 	if (rc == TFS_OK && with_catalog) {
@@ -622,7 +644,6 @@ refresh_catalog(void *arg, struct tfs_error *err)
 {
 	struct mount_ctx *m = arg;
 	struct session *s = m->s;
-	struct twilio_config tc = { 0 };
 	struct http_config hc = { 0 };
 	struct sync_options o = { 0 };
 	struct catalog *cat = NULL;
@@ -632,16 +653,7 @@ refresh_catalog(void *arg, struct tfs_error *err)
 	struct http *http = NULL;
 	int rc;
 
-	hc.cafile = m->cli->account.cafile;
-	tc.account_sid = m->cli->account.account_sid;
-	tc.username = s->user;
-	tc.password = s->secret;
-	tc.endpoint = m->cli->account.endpoint;
-	tc.region = m->cli->account.region;
-	tc.edge = m->cli->account.edge;
-	rc = http_new(&http, &hc, err);
-	if (rc == TFS_OK)
-		rc = twilio_new(&tw, &tc, http, err);
+	rc = api_open(&m->cli->account, s, hc, &http, &tw, err);
 	if (rc == TFS_OK)
 		rc = catalog_open(&cat, s->cache_dir, err);
 	media.tw = tw;
@@ -696,12 +708,18 @@ first_auth_detail(const struct sync_report *rep)
 static int
 check_api(struct session *s, const struct cli *cli, struct tfs_error *err)
 {
+	/* A mount at boot without network must not wait minutes here. */
+	struct http_config hc = { .connect_timeout_ms = 5000,
+	    .api_timeout_ms = 15000, .max_retries = 1 };
 	const struct kind_info *ki;
 	struct tfs_error e;
+	struct http *http;
+	struct twilio *tw;
 	char url[ITEM_URL_MAX], *json;
 	int p, k, rc;
 
-	for (p = 0; p < KIND_PRODUCTS; p++) {
+	rc = api_open(&cli->account, s, hc, &http, &tw, err);
+	for (p = 0; rc == TFS_OK && p < KIND_PRODUCTS; p++) {
 		if (!kind_product_offered(p, cli->account.region))
 			continue;
 		for (k = 1; k <= ITEM_KINDS; k++)
@@ -709,22 +727,27 @@ check_api(struct session *s, const struct cli *cli, struct tfs_error *err)
 			    (enum kind_product)p)
 				break;
 		ki = kind_info((enum item_kind)k);
-		if (twilio_list_url(s->tw, ki->kind, 1, url, sizeof(url)) !=
+		if (twilio_list_url(tw, ki->kind, 1, url, sizeof(url)) !=
 		    TFS_OK)
 			continue;
 		tfs_error_clear(&e);
 		json = NULL;
-		rc = twilio_get_json(s->tw, ki->kind, url, &json, &e);
+		rc = twilio_get_json(tw, ki->kind, url, &json, &e);
 		free(json);
 		if (rc == TFS_ERR_AUTH) {
 			*err = e;
-			return rc;
+			break;
 		}
 		if (rc != TFS_OK)
 			log_msg(TFS_LOG_WARN, "%s: %s; serving the catalog "
 			    "as it is", kind_product_name(p), e.detail);
+		if (rc == TFS_ERR_NETWORK)
+			p = KIND_PRODUCTS;	/* unreachable: ask no more */
+		rc = TFS_OK;
 	}
-	return TFS_OK;
+	twilio_free(tw);
+	http_free(http);
+	return rc;
 }
 
 /* Look for one encrypted item a key of ours opens; stop at the first. */

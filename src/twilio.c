@@ -226,8 +226,10 @@ twilio_page_url(const struct twilio *t, enum item_kind kind,
 		return tfs_error_set(err, TFS_ERR_USAGE, "no such kind");
 	if (link[0] == '/')
 		rest = link;	/* next_page_uri: relative to the product */
-	else if (api_url_ok(t, link))
-		rest = NULL;
+	else if (strncmp(link, base, strlen(base)) == 0 &&
+	    strchr("/?", link[strlen(base)]) != NULL &&
+	    link[strlen(base)] != '\0')
+		rest = NULL;	/* under this kind's own base */
 	else if ((rest = twilio_host_rest(link, kind_product_host(
 	    ki->product))) == NULL) {
 		http_origin(link, origin, sizeof(origin));

@@ -37,7 +37,7 @@ int catalog_schema_version(void);
 
 /* What one list page did. */
 struct catalog_page {
-	size_t items;		/* records on the page */
+	size_t items;		/* records kept (skipped not counted) */
 	size_t added;		/* not in the catalog before */
 	size_t changed;		/* known; status/date/envelope changed */
 	size_t known;		/* known and unchanged */
