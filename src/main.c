@@ -289,23 +289,32 @@ session_close(struct session *s)
  * client on it, with the session's credentials: the one place they are
  * made, for the session, the refresh thread and the mount's check.
  */
-static int
-api_open(const struct cli_account *a, const struct session *s,
-    struct http_config hc, struct http **http, struct twilio **tw,
-    struct tfs_error *err)
+/* The API settings of account a with the session's credentials. */
+static struct twilio_config
+api_config(const struct cli_account *a, const struct session *s)
 {
 	struct twilio_config tc = { 0 };
-	int rc;
 
-	*http = NULL;
-	*tw = NULL;
-	hc.cafile = a->cafile;
 	tc.account_sid = a->account_sid;
 	tc.username = s->user;
 	tc.password = s->secret;
 	tc.endpoint = a->endpoint;
 	tc.region = a->region;
 	tc.edge = a->edge;
+	return tc;
+}
+
+static int
+api_open(const struct cli_account *a, const struct session *s,
+    struct http_config hc, struct http **http, struct twilio **tw,
+    struct tfs_error *err)
+{
+	struct twilio_config tc = api_config(a, s);
+	int rc;
+
+	*http = NULL;
+	*tw = NULL;
+	hc.cafile = a->cafile;
 	rc = http_new(http, &hc, err);
 	if (rc == TFS_OK)
 		rc = twilio_new(tw, &tc, *http, err);
@@ -811,7 +820,10 @@ run_mount(const struct cli *cli)
 	struct session s;
 	int rc;
 
-	rc = session_open(cli, 1, &s, &err);
+	/* A bad mount point is said before any network or first sync. */
+	rc = fs_check_mountpoint(mo->mountpoint, &err);
+	if (rc == TFS_OK)
+		rc = session_open(cli, 1, &s, &err);
 	if (rc != TFS_OK)
 		goto report;
 	/* The daemon runs in /: every path it uses must be absolute. */
@@ -850,12 +862,7 @@ run_mount(const struct cli *cli)
 	http_free(s.http);
 	s.http = NULL;
 	memset(&rcfg, 0, sizeof(rcfg));
-	rcfg.api.account_sid = cli->account.account_sid;
-	rcfg.api.username = s.user;
-	rcfg.api.password = s.secret;
-	rcfg.api.endpoint = cli->account.endpoint;
-	rcfg.api.region = cli->account.region;
-	rcfg.api.edge = cli->account.edge;
+	rcfg.api = api_config(&cli->account, &s);
 	rcfg.http.cafile = cli->account.cafile;
 	rcfg.keys = s.keys;
 	rcfg.cache_dir = s.cache_dir;
