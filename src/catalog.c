@@ -920,7 +920,8 @@ catalog_close(struct catalog *cat)
  */
 static const char map_records[] =
     "WITH p AS MATERIALIZED (SELECT r.idx AS idx,"
-    " " MTEXT("sid") " AS sid,"
+    /* The one the check above read (it refuses a repeated sid). */
+    " json_extract(r.rec, '$.sid') AS sid,"
     " " MTEXT("status") " AS status,"
     " " MEMBER("error_code") " AS ec, " MTYPE("error_code") " AS ec_type,"
     " " MTEXT("date_created") " AS date,"
@@ -1052,6 +1053,9 @@ static const char reset_sql[] =
     "UPDATE items SET media_known = 0, plaintext_size = -1,"
     " ciphertext_size = -1, etag = '', enc_scheme = 0, enc_cek = NULL,"
     " enc_iv = NULL, public_key_sid = '', key_state = 0"
+    " WHERE sid IN (SELECT sid FROM temp.page WHERE change = 1);"
+    /* Changed upstream: its old failures and backoff no longer apply. */
+    "DELETE FROM failures"
     " WHERE sid IN (SELECT sid FROM temp.page WHERE change = 1)";
 
 /*
@@ -1098,7 +1102,7 @@ static const char parts_sql[] =
     " room_sid = p.room_sid, participant_sid = p.participant_sid,"
     " call_sid = p.call_sid, track_name = p.track_name,"
     " codec = p.codec, seen_generation = ?1, api_json = p.api_json,"
-    " problem = p.problem"
+    " problem = p.problem, media_hold = p.media_hold"
     " FROM temp.page AS p WHERE items.sid = p.sid AND items.part > 0";
 
 /* Step a one-row query; *st stays positioned on the row. */
@@ -1144,19 +1148,22 @@ page_shape(struct catalog *cat, enum item_kind kind, const char *json,
 	static const char raw_sql[] =
 	    "INSERT INTO temp.raw (idx, type, rec)"
 	    " SELECT key, type, value FROM json_each(?1, ?2)";
-	/* Records we cannot key on: reported and skipped, the rest kept. */
+	/*
+	 * Records we cannot key on: reported and skipped, the rest kept. A
+	 * repeated "sid" member is refused too: which one a JSON reader
+	 * takes is not ours to guess.
+	 */
+#define WHY_BAD "CASE WHEN type IS NOT 'object' THEN 'is not an object'" \
+	    " WHEN (SELECT count(*) FROM json_each(rec) WHERE key = 'sid')" \
+	    " > 1 THEN 'has more than one sid'" \
+	    " WHEN json_type(rec, '$.sid') IS NOT 'text'" \
+	    " THEN 'has no sid string'" \
+	    " WHEN NOT tfs_sid_ok(json_extract(rec, '$.sid'), ?1)" \
+	    " THEN 'has a sid that is not ' || ?1 || ' and 32 hex digits' END"
 	static const char records_sql[] =
-	    "DELETE FROM temp.raw WHERE idx IN (SELECT idx FROM (SELECT idx,"
-	    " CASE WHEN type IS NOT 'object' THEN 'is not an object'"
-	    " WHEN json_type(rec, '$.sid') IS NOT 'text'"
-	    " THEN 'has no sid string'"
-	    " WHEN NOT tfs_sid_ok(json_extract(rec, '$.sid'), ?1)"
-	    " THEN 'has a sid that is not ' || ?1 || ' and 32 hex digits'"
-	    " END AS why FROM temp.raw) WHERE why IS NOT NULL)"
-	    " RETURNING idx, CASE WHEN type IS NOT 'object'"
-	    " THEN 'is not an object' WHEN json_type(rec, '$.sid')"
-	    " IS NOT 'text' THEN 'has no sid string' ELSE 'has a sid that"
-	    " is not ' || ?1 || ' and 32 hex digits' END";
+	    "DELETE FROM temp.raw WHERE (" WHY_BAD ") IS NOT NULL"
+	    " RETURNING idx, " WHY_BAD;
+#undef WHY_BAD
 	const struct kind_info *ki = kind_info(kind);
 	const char *name = ki->name, *key = ki->list_key, *t;
 	char path[64];
@@ -1441,6 +1448,11 @@ catalog_sweep(struct catalog *cat, enum item_kind kind,
 	rc = step_done(cat, st, "sweep", err);
 	if (rc == TFS_OK)
 		*removed = (size_t)sqlite3_changes(cat->db);
+	/* Their failures go with them. */
+	if (rc == TFS_OK)
+		rc = exec(cat, "DELETE FROM failures WHERE NOT EXISTS (SELECT 1"
+		    " FROM items AS i WHERE i.sid = failures.sid AND"
+		    " i.part = failures.part)", "sweep failures", err);
 out:
 	sqlite3_finalize(st);
 	return rc;
@@ -1875,6 +1887,38 @@ catalog_fail(struct catalog *cat, const char *sid, int part,
 	(void)sqlite3_bind_int(st, 6, BACKOFF_FIRST);
 	(void)sqlite3_bind_int(st, 7, BACKOFF_CAP);
 	rc = step_done(cat, st, "record a failure", err);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+catalog_add_part(struct catalog *cat, const char *sid, int part,
+    const char *media_url, struct tfs_error *err)
+{
+	static const char sql[] =
+	    "INSERT INTO items (sid, part, kind, status, error_code,"
+	    " date_created, duration, room_sid, participant_sid, call_sid,"
+	    " track_name, codec, container, media_url, seen_generation,"
+	    " api_json, problem, media_hold) "
+	    "SELECT sid, ?2, kind, status, error_code, date_created,"
+	    " duration, room_sid, participant_sid, call_sid, track_name,"
+	    " codec, container, ?3, seen_generation, api_json, problem,"
+	    " media_hold FROM items WHERE sid = ?1 AND part = 0"
+	    " ON CONFLICT (sid, part) DO NOTHING";
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (part < 1 || media_url == NULL || strlen(media_url) >=
+	    ITEM_URL_MAX)
+		return tfs_error_set(err, TFS_ERR_USAGE, "catalog_add_part: "
+		    "part %d of %.40s needs a URL that fits", part, sid);
+	rc = prepare(cat, sql, &st, "add a part", err);
+	if (rc != TFS_OK)
+		return rc;
+	(void)sqlite3_bind_text(st, 1, sid, -1, SQLITE_STATIC);
+	(void)sqlite3_bind_int(st, 2, part);
+	(void)sqlite3_bind_text(st, 3, media_url, -1, SQLITE_STATIC);
+	rc = step_done(cat, st, "add a part", err);
 	sqlite3_finalize(st);
 	return rc;
 }

@@ -173,6 +173,30 @@ follow_link(char *path, const char *output, struct tfs_error *err)
 }
 
 /*
+ * The kernel's protected_symlinks rule, which following a link by hand
+ * would bypass: in a sticky, world-writable directory (/tmp) a link is
+ * followed only if it is ours or the directory owner's, so nobody can
+ * plant /tmp/out.wav -> /etc/passwd for a root `get` to replace.
+ */
+static int
+link_trusted(const char *link, const struct stat *lst, const char *output,
+    struct tfs_error *err)
+{
+	char dir[PATH_MAX];
+	struct stat dst;
+
+	(void)snprintf(dir, sizeof(dir), "%s", link);
+	if (stat(dirname(dir), &dst) != 0 || !(dst.st_mode & S_ISVTX) ||
+	    !(dst.st_mode & S_IWOTH) || lst->st_uid == geteuid() ||
+	    lst->st_uid == dst.st_uid)
+		return TFS_OK;
+	return tfs_error_set(err, TFS_ERR_USAGE, "%s: a symbolic link of uid "
+	    "%ld in a sticky world-writable directory; not followed (as "
+	    "protected_symlinks does); remove it or give another output path",
+	    output, (long)lst->st_uid);
+}
+
+/*
  * Follow OUTPUT's symlinks to the file they lead to, s->final; *exists
  * says whether it does (then *st describes it). A dangling link leads to
  * the name it holds: that file is created, the link kept, as cp does.
@@ -194,7 +218,9 @@ sink_follow(struct sink *s, struct stat *st, int *exists,
 			    "it as the output: %s", s->path, strerror(errno));
 		if (!*exists || !S_ISLNK(st->st_mode))
 			return TFS_OK;
-		rc = follow_link(s->final, s->path, err);
+		rc = link_trusted(s->final, st, s->path, err);
+		if (rc == TFS_OK)
+			rc = follow_link(s->final, s->path, err);
 		if (rc != TFS_OK)
 			return rc;
 	}

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -69,13 +70,14 @@ struct open_file {
 	size_t text_len;
 	char sid[ITEM_SID_LEN + 1];	/* the item read, for stale() */
 	int part;
+	atomic_int stale_noted;		/* stale() said once per open */
 };
 
 /* The object changed upstream: the next refresh probes it again. */
 static void
-note_stale(struct fs *fs, const struct open_file *of)
+note_stale(struct fs *fs, struct open_file *of)
 {
-	if (fs->cfg->stale != NULL)
+	if (fs->cfg->stale != NULL && !atomic_exchange(&of->stale_noted, 1))
 		fs->cfg->stale(fs->cfg->arg, of->sid, of->part);
 }
 
@@ -745,6 +747,40 @@ op_listxattr(const char *path, char *list, size_t size)
 
 /* --- refresh --- */
 
+/*
+ * A file whose object changed upstream (re-probed: another ETag or size)
+ * keeps its path, inode and mtime: drop what the kernel caches of it, or
+ * reads would mix old pages with new ones. dir is in the new tree, at
+ * path; old is the tree it replaced.
+ */
+static void
+invalidate_changed(struct fs *fs, struct tree *old, const struct node *dir,
+    const char *path)
+{
+	const struct node *n, *was;
+	char sub[512];
+	size_t i;
+
+	for (i = 0; i < dir->nkids; i++) {
+		n = dir->kids[i];
+		if (snprintf(sub, sizeof(sub), "%s/%s", path, n->name) >=
+		    (int)sizeof(sub))
+			continue;
+		if (n->type == NODE_DIR) {
+			invalidate_changed(fs, old, n, sub);
+			continue;
+		}
+		if (n->type != NODE_FILE || fs->fuse == NULL)
+			continue;
+		was = lookup(old, sub);
+		if (was != NULL && was->type == NODE_FILE &&
+		    (strcmp(was->item->etag, n->item->etag) != 0 ||
+		    was->item->env.plaintext_size !=
+		    n->item->env.plaintext_size))
+			(void)fuse_invalidate_path(fs->fuse, sub);
+	}
+}
+
 static void *
 refresher(void *arg)
 {
@@ -780,6 +816,8 @@ refresher(void *arg)
 		old = fs->tree;
 		fs->tree = t;
 		pthread_rwlock_unlock(&fs->lock);
+		/* Only this thread swaps trees: old is ours alone now. */
+		invalidate_changed(fs, old, t->root, "");
 		tree_free(old);
 		status_changed(fs);
 	}

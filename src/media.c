@@ -81,21 +81,27 @@ cbc_plain_size(const struct media_ctx *m, const struct item *it,
 	return plain;
 }
 
-/* How many operator results a transcript has (0 when none). */
-static size_t
-operator_results(const struct media_ctx *m, const struct item *it)
+/*
+ * How many operator results a transcript has (0 when none: a 404, or an
+ * empty list). Any other failure is the transcript's: it is probed again
+ * later, rather than kept as having none.
+ */
+static int
+operator_results(const struct media_ctx *m, const struct item *it,
+    size_t *count, struct tfs_error *err)
 {
 	struct item op = *it;
-	struct tfs_error err = { 0, "" };
+	struct tfs_error e = { 0, "" };
 	char url[ITEM_URL_MAX];
-	size_t count = 0;
+	int rc;
 
 	op.part = 1;
-	if (resolve(m, &op, url, sizeof(url), &count, &err) != TFS_OK &&
-	    err.code != TFS_ERR_NOTFOUND)
-		log_msg(TFS_LOG_WARN, "%s: operator results: %s", it->sid,
-		    err.detail);
-	return count;
+	*count = 0;
+	rc = resolve(m, &op, url, sizeof(url), count, &e);
+	if (rc == TFS_OK || rc == TFS_ERR_NOTFOUND)
+		return TFS_OK;
+	return tfs_error_set(err, rc, "%s: its operator results cannot be "
+	    "listed: %s", it->sid, e.detail);
 }
 
 /*
@@ -219,7 +225,7 @@ media_probe(const struct media_ctx *m, struct item *it, size_t *parts,
 	it->media_known = 1;
 	if (kind_info(it->kind)->part_media_path != NULL &&
 	    it->part == ITEM_PART_MAIN)
-		*parts = operator_results(m, it);
+		rc = operator_results(m, it, parts, err);
 out:
 	http_response_free(&resp);
 	return rc;

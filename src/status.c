@@ -192,18 +192,49 @@ put(struct buf *b, const char *fmt, ...)
 	b->len += (size_t)w;
 }
 
-/* s as a JSON string (API text may hold anything). */
+/* The length of the valid UTF-8 sequence at s, or 0. */
+static size_t
+utf8_len(const unsigned char *s)
+{
+	size_t n, i;
+
+	if (s[0] < 0x80)
+		return 1;
+	n = s[0] >= 0xc2 && s[0] <= 0xdf ? 2 : s[0] >= 0xe0 && s[0] <= 0xef ?
+	    3 : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
+	for (i = 1; i < n; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	/* No overlong forms, surrogates or code points past U+10FFFF. */
+	if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] > 0x9f) ||
+	    (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] > 0x8f))
+		return 0;
+	return n;
+}
+
+/*
+ * s as a JSON string. API text may hold anything, and may have been cut
+ * in the middle of a character: what is not valid UTF-8 becomes '?', so
+ * strict parsers still read the file.
+ */
 static void
 put_string(struct buf *b, const char *s)
 {
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n;
+
 	put(b, "\"");
-	for (; *s != '\0'; s++) {
-		if (*s == '"' || *s == '\\')
-			put(b, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			put(b, "\\u%04x", (unsigned char)*s);
+	while (*p != '\0') {
+		n = utf8_len(p);
+		if (*p == '"' || *p == '\\')
+			put(b, "\\%c", *p);
+		else if (*p < 0x20)
+			put(b, "\\u%04x", *p);
+		else if (n == 0)
+			put(b, "?");
 		else
-			put(b, "%c", *s);
+			put(b, "%.*s", (int)n, (const char *)p);
+		p += n > 0 ? n : 1;
 	}
 	put(b, "\"");
 }

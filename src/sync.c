@@ -24,7 +24,7 @@
 #define SYNC_MAX_PAGES 100000
 /* A product whose media answers this many network failures in a row is
  * down: its other items wait for the next sync. */
-#define SYNC_NETWORK_STREAK 3
+#define SYNC_NETWORK_STREAK 5
 
 const char *
 sync_kind_name(enum item_kind kind)
@@ -225,8 +225,12 @@ sync_kind(struct catalog *cat, const struct media_ctx *m,
 	size_t removed;
 	int rc, fatal;
 
-	if (rep->product[ki->product].code != TFS_OK)
-		return TFS_OK;	/* its product already failed this sync */
+	/* Refused for the product's other kind: refused for this one too.
+	 * Any other failure (a bad link, a bad page) is that kind's own. */
+	if (rep->product[ki->product].unavailable ||
+	    rep->product[ki->product].code == TFS_ERR_AUTH ||
+	    rep->product[ki->product].code == TFS_ERR_FORBIDDEN)
+		return TFS_OK;
 	if (!kind_product_offered(ki->product, o->region)) {
 		(void)snprintf(detail, sizeof(detail), "Twilio offers no %s "
 		    "in region %s; its %s are not listed",
@@ -270,33 +274,56 @@ collect(const struct item *it, void *arg)
 		p->cap = p->cap == 0 ? 64 : p->cap * 2;
 		grown = realloc(p->v, p->cap * sizeof(*p->v));
 		if (grown == NULL)
-			return -1;
+			return TFS_ERR_NOMEM;
 		p->v = grown;
 	}
 	p->v[p->n++] = *it;
 	return 0;
 }
 
-/* Probe (sid, part) and record what it told; an API error is returned. */
+/*
+ * Probe (sid, part) and record what it told, or that it failed (class,
+ * detail, backoff). *code gets the item's outcome; only a failure of the
+ * catalog itself is returned.
+ */
 static int
-probe_part(struct catalog *cat, const struct media_ctx *m, struct item *it,
-    size_t *parts, int *fatal, struct tfs_error *e)
+probe_record(struct catalog *cat, const struct media_ctx *m,
+    struct item *it, size_t *parts, struct sync_report *rep, int *code,
+    struct tfs_error *e, struct tfs_error *err)
 {
 	int rc;
 
-	*fatal = 0;
-	rc = media_probe(m, it, parts, e);
-	if (rc != TFS_OK)
-		return rc;
-	*fatal = 1;
-	return catalog_set_media(cat, it->sid, it->part, it->part > 0 ?
-	    it->media_url : NULL, &it->env, it->etag, e);
+	tfs_error_clear(e);
+	*code = media_probe(m, it, parts, e);
+	if (*code == TFS_OK) {
+		rc = catalog_set_media(cat, it->sid, it->part, it->part > 0 ?
+		    it->media_url : NULL, &it->env, it->etag, e);
+		if (rc == TFS_OK) {
+			rep->kind[it->kind].probed++;
+			return TFS_OK;
+		}
+		/* Gone meanwhile (swept by another process), or an
+		 * envelope we cannot keep: this item's failure. */
+		if (rc == TFS_ERR_IO || rc == TFS_ERR_NOMEM) {
+			*err = *e;
+			return rc;
+		}
+		*code = rc;
+	}
+	if (*code == TFS_ERR_NOMEM) {
+		*err = *e;
+		return *code;
+	}
+	rep->kind[it->kind].probe_failed++;
+	log_msg(TFS_LOG_WARN, "%s%s: media not probed: %s", it->sid,
+	    it->part > 0 ? " (operator result)" : "", e->detail);
+	return catalog_fail(cat, it->sid, it->part, sync_error_class(*code),
+	    e->detail, (long long)time(NULL), err);
 }
 
 /*
- * Probe one item (and a transcript's operator results) into the catalog.
- * A failure is recorded against the item; only a catalog failure is
- * returned.
+ * Probe one item and, for a transcript, each of its operator results:
+ * each part is a row of its own, pending and retried on its own.
  */
 static int
 probe_one(struct catalog *cat, const struct media_ctx *m, struct item *it,
@@ -305,10 +332,10 @@ probe_one(struct catalog *cat, const struct media_ctx *m, struct item *it,
 {
 	struct item part;
 	size_t parts = 0, i;
-	int rc, fatal;
+	int rc, part_code;
 
-	rc = probe_part(cat, m, it, &parts, &fatal, e);
-	for (i = 1; rc == TFS_OK && i <= parts; i++) {
+	rc = probe_record(cat, m, it, &parts, rep, code, e, err);
+	for (i = 1; rc == TFS_OK && *code == TFS_OK && i <= parts; i++) {
 		part = *it;
 		part.part = (int)i;
 		envelope_init(&part.env);
@@ -316,44 +343,72 @@ probe_one(struct catalog *cat, const struct media_ctx *m, struct item *it,
 		if (twilio_media_api_url(m->tw, it->kind, it->sid, part.part,
 		    part.media_url, sizeof(part.media_url)) != TFS_OK)
 			break;
-		rc = probe_part(cat, m, &part, &(size_t){ 0 }, &fatal, e);
+		rc = catalog_add_part(cat, it->sid, part.part, part.media_url,
+		    err);
+		if (rc == TFS_OK)
+			rc = probe_record(cat, m, &part, &(size_t){ 0 }, rep,
+			    &part_code, e, err);
 	}
-	*code = rc;
-	if (rc == TFS_OK) {
-		rep->kind[it->kind].probed++;
-		return TFS_OK;
-	}
-	if (fatal || rc == TFS_ERR_NOMEM) {
-		*err = *e;
-		return rc;
-	}
-	rep->kind[it->kind].probe_failed++;
-	log_msg(TFS_LOG_WARN, "%s: media not probed: %s", it->sid, e->detail);
-	return catalog_fail(cat, it->sid, it->part, sync_error_class(rc),
-	    e->detail, (long long)time(NULL), err);
+	return rc;
 }
 
-/*
- * Whether to skip it: its product failed already this sync (credentials
- * refused, forbidden, or several network failures in a row).
- */
+/* Whether it's product refused us this sync, or its media are down. */
 static int
 product_down(const struct sync_report *rep, const struct item *it)
 {
-	return rep->product[kind_info(it->kind)->product].code != TFS_OK;
+	const struct sync_product_report *pr =
+	    &rep->product[kind_info(it->kind)->product];
+
+	return pr->probe_down || pr->code == TFS_ERR_AUTH ||
+	    pr->code == TFS_ERR_FORBIDDEN;
 }
 
-/* After an item's failure: does it say its whole product is down? */
+/*
+ * After each probe: refused credentials or access stop the product's
+ * probing; so do SYNC_NETWORK_STREAK network failures in a row (the
+ * network is down: its other items wait for the next sync, not for
+ * minutes of timeouts each). Any other outcome ends a streak.
+ */
 static void
 note_probe(struct sync_report *rep, const struct item *it, int code,
     int *streak, const char *detail)
 {
 	enum kind_product p = kind_info(it->kind)->product;
 
-	streak[p] = code == TFS_ERR_NETWORK ? streak[p] + 1 : 0;
-	if (code == TFS_ERR_AUTH || code == TFS_ERR_FORBIDDEN ||
-	    streak[p] >= SYNC_NETWORK_STREAK)
+	if (code == TFS_ERR_AUTH || code == TFS_ERR_FORBIDDEN)
 		product_failed(rep, p, code, sync_error_class(code), detail);
+	streak[p] = code == TFS_ERR_NETWORK ? streak[p] + 1 : 0;
+	if (streak[p] == SYNC_NETWORK_STREAK) {
+		rep->product[p].probe_down = 1;
+		log_msg(TFS_LOG_WARN, "%s: %d media failures in a row; its "
+		    "other items wait for the next sync",
+		    kind_product_name(p), SYNC_NETWORK_STREAK);
+	}
+}
+
+/*
+ * Items never tried first, then those that failed before: a few dead
+ * items at the head of the list must not hold back the rest forever.
+ */
+static int
+fresh_first(struct pending *p)
+{
+	struct item *v;
+	size_t i, n = 0;
+	int pass;
+
+	if (p->n == 0)
+		return TFS_OK;
+	v = malloc(p->n * sizeof(*v));
+	if (v == NULL)
+		return TFS_ERR_NOMEM;
+	for (pass = 0; pass < 2; pass++)
+		for (i = 0; i < p->n; i++)
+			if ((p->v[i].fail_class[0] != '\0') == pass)
+				v[n++] = p->v[i];
+	free(p->v);
+	p->v = v;
+	return TFS_OK;
 }
 
 static int
@@ -370,14 +425,15 @@ probe_pending(struct catalog *cat, const struct media_ctx *m,
 
 	rc = catalog_foreach_pending(cat, o->retry_all ? INT64_MAX :
 	    (long long)time(NULL), collect, &p, err);
-	if (rc > 0)
-		rc = tfs_error_set(err, TFS_ERR_NOMEM, "out of memory");
+	if (rc == TFS_OK)
+		rc = fresh_first(&p);
+	if (rc == TFS_ERR_NOMEM)
+		(void)tfs_error_set(err, rc, "out of memory");
 	prog.total = p.n;
 	for (i = 0; rc == TFS_OK && i < p.n; i++) {
 		if (!product_down(rep, &p.v[i])) {
-			tfs_error_clear(&ie);
 			rc = probe_one(cat, m, &p.v[i], rep, &code, &ie, err);
-			if (rc == TFS_OK && code != TFS_OK)
+			if (rc == TFS_OK)
 				note_probe(rep, &p.v[i], code, streak,
 				    ie.detail);
 		}
@@ -442,14 +498,17 @@ check_key(const struct item *it, void *arg)
 		    it->sid, it->env.public_key_sid[0] ? "; it needs " : "",
 		    it->env.public_key_sid);
 	}
+	if (state == it->key_state)
+		return TFS_OK;
 	return catalog_set_key_state(kc->cat, it->sid, it->part, state,
-	    kc->err) != TFS_OK ? -1 : 0;
+	    kc->err);
 }
 
 /* Which encrypted items no key of ours opens (for status.json). */
 static int
 check_keys(struct catalog *cat, const struct media_ctx *m,
-    struct sync_report *rep, struct tfs_error *err)
+    const struct sync_options *o, struct sync_report *rep,
+    struct tfs_error *err)
 {
 	struct key_check kc;
 	int rc;
@@ -460,9 +519,11 @@ check_keys(struct catalog *cat, const struct media_ctx *m,
 	kc.cat = cat;
 	kc.keys = m->keys;
 	kc.err = err;
-	rc = catalog_foreach_keycheck(cat, 1, check_key, &kc, err);
-	if (rc > 0)
-		rc = err->code != 0 ? err->code : TFS_ERR_IO;
+	/* Items no key opened are tried again when someone asks for a
+	 * sync (keys may have been added), not at every refresh: one RSA
+	 * trial per key and item is too much every few minutes. */
+	rc = catalog_foreach_keycheck(cat, o->retry_all, check_key, &kc,
+	    err);
 	OPENSSL_cleanse(&kc.memo, sizeof(kc.memo));
 	rep->nokey = kc.nokey;
 	return rc;
@@ -484,7 +545,7 @@ record_products(struct catalog *cat, const struct sync_report *rep,
 		if (rc != TFS_OK)
 			break;
 		cp.last_try = now;
-		if (pr->code == TFS_OK && rep->listed_whole[p])
+		if (pr->code == TFS_OK)
 			cp.last_ok = now;
 		(void)snprintf(cp.class, sizeof(cp.class), "%s", pr->class);
 		(void)snprintf(cp.detail, sizeof(cp.detail), "%s", pr->detail);
@@ -504,23 +565,19 @@ sync_run(struct catalog *cat, const struct media_ctx *m,
 	struct tm tm;
 	long long gen;
 	time_t now;
-	int rc, kind, p;
+	int rc, kind;
 
 	memset(rep, 0, sizeof(*rep));
-	for (p = 0; p < KIND_PRODUCTS; p++)
-		rep->listed_whole[p] = 1;
 	rc = catalog_next_generation(cat, &gen, err);
 	for (kind = 1; rc == TFS_OK && kind <= ITEM_KINDS; kind++) {
 		rc = sync_kind(cat, m, o, (enum item_kind)kind, gen, rep, err);
 		ki = kind_info((enum item_kind)kind);
-		if (!rep->kind[kind].complete)
-			rep->listed_whole[ki->product] = 0;
 		rep->product_skipped[ki->product] += rep->kind[kind].skipped;
 	}
 	if (rc == TFS_OK)
 		rc = probe_pending(cat, m, o, rep, err);
 	if (rc == TFS_OK)
-		rc = check_keys(cat, m, rep, err);
+		rc = check_keys(cat, m, o, rep, err);
 	if (rc == TFS_OK)
 		rc = record_products(cat, rep, err);
 	if (rc == TFS_OK) {

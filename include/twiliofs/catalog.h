@@ -136,6 +136,14 @@ int catalog_fail(struct catalog *cat, const char *sid, int part,
 	const char *class, const char *detail, long long now,
 	struct tfs_error *err) __attribute__((warn_unused_result));
 
+/*
+ * Make part (>= 1, an operator result) of transcript sid known to the
+ * catalog, media not known yet (pending), if it is not there already.
+ */
+int catalog_add_part(struct catalog *cat, const char *sid, int part,
+	const char *media_url, struct tfs_error *err)
+	__attribute__((warn_unused_result));
+
 /* The object changed upstream: probe (sid, part) again at the next sync. */
 int catalog_mark_stale(struct catalog *cat, const char *sid, int part,
 	struct tfs_error *err) __attribute__((warn_unused_result));

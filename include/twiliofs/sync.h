@@ -49,6 +49,8 @@ struct sync_kind_report {
 struct sync_product_report {
 	int code;
 	int unavailable;	/* not offered in the region: not a failure */
+	int probe_down;		/* its media failed on the network several
+				 * times in a row: the rest wait */
 	char class[16];		/* "auth", "forbidden", "unavailable",
 				 * "network", "protocol" */
 	char detail[TFS_ERROR_DETAIL];
@@ -57,7 +59,6 @@ struct sync_product_report {
 struct sync_report {
 	struct sync_kind_report kind[ITEM_KINDS + 1];	/* by item_kind */
 	struct sync_product_report product[KIND_PRODUCTS];
-	int listed_whole[KIND_PRODUCTS];	/* every kind listed whole */
 	size_t product_skipped[KIND_PRODUCTS];
 	size_t nokey;		/* encrypted items no key of ours opens */
 };

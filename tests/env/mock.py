@@ -96,7 +96,8 @@ def status_error(status, path, headers=None):
 def empty_shape():
     """/__control/shape's settings at start (see README.md)."""
     return {"voice_media": "redirect", "unencrypted": [], "external": {},
-            "next_page": None, "malformed": None, "norange": []}
+            "next_page": None, "malformed": None, "norange": [],
+            "missing_part": {}}
 
 
 class Account:
@@ -134,6 +135,13 @@ class Account:
             self.stats = self.empty_stats()
             self.set_bulk_locked(self.initial_bulk)
             self.untag_locked()
+
+    def media_failure(self, sid, path):
+        """The status /__control/media_fail set for sid's media at path."""
+        f = self.media_fail.get(sid)
+        if f is None or (f[1] and f[1] not in path):
+            return None
+        return f[0]
 
     # ---- /__control/retag: nginx's ETag is "mtime-size" -----------------
     def object_files(self, it):
@@ -822,8 +830,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 if st is None:
                     acct.media_fail.pop(sid, None)
                 else:
-                    acct.media_fail[sid] = st
-                return {"media_fail": dict(acct.media_fail)}
+                    # "only": fail just the requests whose path holds
+                    # it (e.g. "/OperatorResults": a transcript's parts)
+                    acct.media_fail[sid] = (st, req.get("only"))
+                return {"media_fail": {k: v[0] for k, v in
+                                       acct.media_fail.items()}}
         if op == "shape":
             with acct.lock:
                 new = copy.deepcopy(acct.shape)
@@ -874,6 +885,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return [sid_of(s, ("transcript",)) for s in list(v)]
         if key == "norange":
             return [sid_of(s, LIST_KINDS) for s in list(v)]
+        if key == "missing_part":
+            if not isinstance(v, dict) or not all(
+                    isinstance(n, int) and n >= 1 for n in v.values()):
+                raise ValueError("missing_part maps transcript SIDs to "
+                                 "operator result numbers (1, 2, ...)")
+            for s in v:
+                sid_of(s, ("transcript",))
+            return dict(v)
         if key == "external":
             if not isinstance(v, dict) or not all(
                     isinstance(u, str) for u in v.values()):
@@ -993,7 +1012,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         """/__control/media_fail and shape external (caller holds
         acct.lock)."""
         acct = self.acct
-        st = acct.media_fail.get(it["sid"])
+        st = acct.media_failure(it["sid"], path)
         if st is not None:
             raise status_error(st, path)
         if it["sid"] in acct.shape["external"]:
@@ -1036,7 +1055,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def encrypted(self, it, sub, path):
         acct = self.acct
-        st = acct.media_fail.get(it["sid"])
+        st = acct.media_failure(it["sid"], path)
         if st is not None:
             raise status_error(st, path)
         if acct.status_of(it) != "completed":
@@ -1051,9 +1070,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
                         acct.object_uri(it, it["parts"][0]), ttl),
                     "transcript_sid": it["sid"], "url": url}
         else:
-            body = {"locations": [acct.signed_url(acct.object_uri(it, p),
-                                                  ttl)
-                                  for p in it["parts"][1:]],
+            # shape missing_part: that operator result's link names an
+            # object the store does not have (404 NoSuchKey)
+            gone = acct.shape["missing_part"].get(it["sid"])
+            body = {"locations": [acct.signed_url(
+                        acct.object_uri(it, p) + (".missing" if n == gone
+                                                  else ""), ttl)
+                                  for n, p in enumerate(it["parts"][1:], 1)],
                     "transcript_sid": it["sid"], "url": url}
         self.send(200, body, headers={"X-Rate-Limit-Limit": "100",
                                       "X-Rate-Limit-Remaining": "99",

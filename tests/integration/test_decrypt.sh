@@ -936,6 +936,24 @@ want_only link
 [ "$(sha <"$D/t/real")" = "$(plain cbc256_A)" ] || fail "target does not hold the plaintext"
 case_end
 
+# protected_symlinks, kept although we follow links by hand: another
+# user's link in a sticky world-writable directory is not followed.
+if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
+	case_begin "another user's symlink in a sticky dir: not followed, exit 1, its target unchanged"
+	mkdir -p "$D/sticky" "$D/t"
+	chmod 1777 "$D/sticky"
+	echo victim >"$D/t/victim"
+	ln -s "$D/t/victim" "$D/sticky/out"
+	chown -h nobody "$D/sticky/out"
+	tfs decrypt "${KEYS[@]}" --headers "$V/cbc256_A.headers" "$V/cbc256_A.enc" "$D/sticky/out"
+	want_rc 1
+	[ "$(cat "$D/t/victim")" = victim ] || fail "the link's target was replaced"
+	[ -L "$D/sticky/out" ] || fail "the link is gone"
+	grep -q "sticky world-writable directory; not followed" "$ERR" ||
+	    fail "no protected_symlinks message: $(errline)"
+	case_end
+fi
+
 # same_case NAME OUTPUT [--stdin]: INPUT $D/o/in, a copy of cbc256_A.enc
 same_case() {
 	local name=$1 out=$2 before

@@ -136,6 +136,59 @@ sync_
 case_end "the next sync probes it again: exit 0, failure cleared"
 reset
 
+# Failures spread among successes do not stop a product's probing, and the
+# items after them are probed at the first sync.
+fresh
+RE_C=$(sid_of re_C_docstable_stereo)
+RE_B=$(sid_of re_B_tampered)
+for s in "$RE_A" "$RE_C" "$RE_B"; do
+	control media_fail "{\"sid\":\"$s\",\"status\":500}"
+done
+sync_
+[ $rc -eq 5 ] || fail "exit $rc, want 5"
+[ "$(q "SELECT count(*) FROM failures WHERE class = 'network'")" = 3 ] ||
+	fail "$(q "SELECT count(*) FROM failures") failures recorded, want 3"
+[ "$(q "SELECT media_known FROM items WHERE sid = '$RE_D'")" = 1 ] ||
+	fail "an item after the failed ones was not probed"
+[ "$(q "SELECT class FROM products WHERE product = 1")" = "" ] ||
+	fail "Voice marked failed: $(q "SELECT detail FROM products WHERE product = 1")"
+case_end "three voice items fail, the others succeed: all probed, Voice itself fine"
+reset
+
+# One operator result's object is missing while the sentences and the
+# other part are fine: that part is recorded on its own and probed again.
+fresh
+control shape "{\"missing_part\":{\"$GT_A\":1}}"
+sync_
+[ $rc -eq 5 ] || fail "exit $rc, want 5"
+[ "$(q "SELECT media_known FROM items WHERE sid = '$GT_A' AND part = 0") $(q "SELECT media_known FROM items WHERE sid = '$GT_A' AND part = 2")" = "1 1" ] ||
+	fail "sentences or part 2 not probed"
+[ "$(q "SELECT class FROM failures WHERE sid = '$GT_A' AND part = 1")" = notfound ] ||
+	fail "part 1's failure: '$(q "SELECT part || ' ' || class FROM failures WHERE sid = '$GT_A'")'"
+control shape '{"missing_part":null}'
+sync_
+[ $rc -eq 0 ] || fail "second sync: exit $rc: $(head -c 300 "$W/err")"
+[ "$(q "SELECT media_known FROM items WHERE sid = '$GT_A' AND part = 1")" = 1 ] ||
+	fail "part 1 not probed at the next sync"
+[ "$(q "SELECT count(*) FROM failures")" = 0 ] || fail "failures left"
+case_end "one operator result missing: the others served, that part retried and probed next sync"
+
+# Counting a transcript's operator results fails: the transcript is
+# probed again next time (its parts are unknown until then).
+fresh
+control media_fail "{\"sid\":\"$GT_A\",\"status\":500,\"only\":\"/OperatorResults\"}"
+sync_
+[ $rc -eq 5 ] || fail "exit $rc, want 5"
+[ "$(q "SELECT class FROM failures WHERE sid = '$GT_A' AND part = 0")" = network ] ||
+	fail "not recorded: '$(q "SELECT class FROM failures WHERE sid = '$GT_A'")'"
+control media_fail "{\"sid\":\"$GT_A\",\"status\":null}"
+sync_
+[ $rc -eq 0 ] || fail "second sync: exit $rc: $(head -c 300 "$W/err")"
+[ "$(q "SELECT count(*) FROM items WHERE sid = '$GT_A' AND media_known = 1")" = 3 ] ||
+	fail "sentences and operator results not all probed at the next sync"
+case_end "operator results cannot be counted: recorded, the transcript probed whole next sync"
+reset
+
 # ==== the real API's shapes ==================================================
 # Voice media as a 200 with the WAV (Twilio's documented answer).
 fresh

@@ -1358,6 +1358,13 @@ test_malformed(void)
 		    "{\"sid\":\"" GT("a1") "\"}", 1, "record 1", "RE" },
 		{ ITEM_TRANSCRIPT, "{\"sid\":\"" GT("a0") "\"},"
 		    "{\"sid\":\"" RE("a1") "\"}", 1, "record 1", "GT" },
+		/* A second sid member: a reader may take either one. */
+		{ ITEM_VIDEO_RECORDING, "{\"sid\":\"" RT("a0") "\"},"
+		    "{\"sid\":\"" RT("a1") "\",\"sid\":\"zz/evil/x\"}", 1,
+		    "record 1", "more than one sid" },
+		{ ITEM_VIDEO_RECORDING, "{\"sid\":\"" RT("a0") "\"},"
+		    "{\"sid\":\"zz/evil/x\",\"sid\":\"" RT("a1") "\"}", 1,
+		    "record 1", "more than one sid" },
 	};
 	struct catalog *cat = open_cat("malformed");
 	struct catalog_page pg;

@@ -767,7 +767,7 @@ test_cbc_integrity(struct reader_pool *pool)
 	if (open_ok(pool, &bad, &r)) {
 		tfs_error_clear(&err);
 		CHECK_RC(reader_read(r, buf, sizeof(buf), 0, &got, &err),
-		    TFS_ERR_INTEGRITY, "ETag differs from the catalog's");
+		    TFS_ERR_CHANGED, "ETag differs from the catalog's");
 		reader_close(r);
 	}
 }
