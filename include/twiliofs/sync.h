@@ -48,7 +48,7 @@ struct sync_kind_report {
 /* How one API product fared: code TFS_OK, or its first failure. */
 struct sync_product_report {
 	int code;
-	int unavailable;	/* not offered in the region: not a failure */
+	int unavailable;	/* not offered in the region: no failure */
 	int probe_down;		/* its media failed on the network several
 				 * times in a row: the rest wait */
 	char class[16];		/* "auth", "forbidden", "unavailable",
