@@ -49,7 +49,7 @@ struct sync_kind_report {
 struct sync_product_report {
 	int code;
 	int unavailable;	/* not offered in the region: no failure */
-	int probe_down;		/* its media failed on the network several
+	int probe_down;		/* media failed on the network many
 				 * times in a row: the rest wait */
 	char class[16];		/* "auth", "forbidden", "unavailable",
 				 * "network", "protocol" */
