@@ -67,5 +67,5 @@ TWILIOFS=$build/asan/twiliofs TWILIOFS_FAST=$top/twiliofs \
 	TFS_WORK=$work/mount \
 	run integration/mount bash tests/integration/test_mount.sh
 
-echo "=== summary: $pass passed, $fail failed, $skip skipped"
+echo "summary: $pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ] || { echo "failed:$failed"; exit 1; }
