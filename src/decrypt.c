@@ -345,9 +345,23 @@ sink_open(struct sink *s, const char *output, const struct source *src,
 	if (output[0] == '\0')
 		return tfs_error_set(err, TFS_ERR_USAGE, "OUTPUT is empty; "
 		    "give a file name, or '-' for stdout");
-	rc = sink_follow(s, &st, &exists, err);
-	if (rc != TFS_OK)
-		return rc;
+	/*
+	 * A pipe or device the kernel reaches through magic links
+	 * (/dev/stdout -> /proc/self/fd/1 -> "pipe:[N]", or >(cmd)) has no
+	 * path to follow by hand: open it as the kernel resolves it.
+	 */
+	if (stat(output, &st) == 0 && (S_ISFIFO(st.st_mode) ||
+	    S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))) {
+		if (snprintf(s->final, sizeof(s->final), "%s", output) >=
+		    (int)sizeof(s->final))
+			return tfs_error_set(err, TFS_ERR_IO, "%s: path too "
+			    "long", output);
+		exists = 1;
+	} else {
+		rc = sink_follow(s, &st, &exists, err);
+		if (rc != TFS_OK)
+			return rc;
+	}
 	if (exists && src->known && st.st_dev == src->dev &&
 	    st.st_ino == src->ino)
 		return tfs_error_set(err, TFS_ERR_USAGE, "%s: is the same file "

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,6 +27,9 @@
 #ifndef TFS_VERSION
 #define TFS_VERSION "unknown"
 #endif
+
+/* statfs(2)'s f_type of a FUSE file system (linux/magic.h). */
+#define FUSE_SUPER_MAGIC 0x65735546
 
 enum node_type { NODE_DIR, NODE_FILE, NODE_LINK, NODE_STATUS };
 
@@ -61,6 +65,7 @@ struct fs {
 	pthread_mutex_t stop_mu;
 	pthread_cond_t stop_cv;
 	int stopping;
+	atomic_int cancel;		/* set to cut a refresh short */
 };
 
 /* An open file: a reader, or status.json's text as of open. */
@@ -781,6 +786,8 @@ invalidate_changed(struct fs *fs, struct tree *old, const struct node *dir,
 	}
 }
 
+static int stopping(struct fs *fs);
+
 static void *
 refresher(void *arg)
 {
@@ -802,11 +809,14 @@ refresher(void *arg)
 		if (stop)
 			break;
 		tfs_error_clear(&err);
-		if (fs->cfg->refresh_catalog(fs->cfg->arg, &err) != TFS_OK) {
+		if (fs->cfg->refresh_catalog(fs->cfg->arg, &fs->cancel, &err)
+		    != TFS_OK) {
 			log_msg(TFS_LOG_WARN, "refresh: %s; still serving the "
 			    "catalog as it was", err.detail);
 			continue;
 		}
+		if (stopping(fs))
+			break;	/* libfuse is going away: swap nothing */
 		tfs_error_clear(&err);
 		if (tree_build(fs, &t, &err) != TFS_OK) {
 			log_msg(TFS_LOG_WARN, "refresh: %s", err.detail);
@@ -858,19 +868,40 @@ op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	return fs;
 }
 
+/*
+ * Stop the refresh thread and wait for it. Called as soon as the loop
+ * ends, before libfuse tears down what fuse_invalidate_path uses; a
+ * refresh under way finishes its sync but swaps no tree.
+ */
 static void
-op_destroy(void *data)
+stop_refresher(struct fs *fs)
 {
-	struct fs *fs = data;
-
 	if (!fs->refresher_running)
 		return;
+	atomic_store(&fs->cancel, 1);
 	pthread_mutex_lock(&fs->stop_mu);
 	fs->stopping = 1;
 	pthread_cond_signal(&fs->stop_cv);
 	pthread_mutex_unlock(&fs->stop_mu);
 	pthread_join(fs->refresher, NULL);
 	fs->refresher_running = 0;
+}
+
+static int
+stopping(struct fs *fs)
+{
+	int stop;
+
+	pthread_mutex_lock(&fs->stop_mu);
+	stop = fs->stopping;
+	pthread_mutex_unlock(&fs->stop_mu);
+	return stop;
+}
+
+static void
+op_destroy(void *data)
+{
+	stop_refresher(data);
 }
 
 static const struct fuse_operations ops = {
@@ -916,6 +947,7 @@ is_mount_root(const char *mnt, const struct stat *st)
 int
 fs_check_mountpoint(const char *mnt, struct tfs_error *err)
 {
+	struct statfs sfs;
 	struct stat st;
 
 	if (stat(mnt, &st) != 0 && errno == ENOTCONN)
@@ -929,7 +961,13 @@ fs_check_mountpoint(const char *mnt, struct tfs_error *err)
 	if (!S_ISDIR(st.st_mode))
 		return tfs_error_set(err, TFS_ERR_CONFIG, "%s: not a directory",
 		    mnt);
-	if (is_mount_root(mnt, &st))
+	/*
+	 * Only a FUSE mount on it is refused (a second one would hide the
+	 * first); bind mounts, container volumes and autofs points are
+	 * where users are meant to mount.
+	 */
+	if (is_mount_root(mnt, &st) && statfs(mnt, &sfs) == 0 &&
+	    sfs.f_type == FUSE_SUPER_MAGIC)
 		return tfs_error_set(err, TFS_ERR_CONFIG, "%s: already a "
 		    "mount point (twiliofs or another file system); unmount "
 		    "it first: fusermount3 -u %s", mnt, mnt);
@@ -1064,6 +1102,7 @@ serve(struct fs *fs, struct fuse_args *args, struct tfs_error *err)
 		goto out;
 	}
 	rc = run_session(f, &o, mnt, err);
+	stop_refresher(fs);
 	fuse_unmount(f);
 out:
 	if (handlers)

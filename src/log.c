@@ -64,6 +64,15 @@ log_file_unfit(int fd, mode_t *mode)
 	/* Anyone who may write it could forge lines or truncate them. */
 	if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
 		return "is writable by group or others";
+	if (st.st_uid != geteuid())
+		return "belongs to another user";
+	/* A hard link would put our lines into a file named elsewhere. */
+	if (st.st_nlink != 1)
+		return "has other hard links";
+	/* Just made under a strict umask (0000): make it ours to reopen. */
+	if ((st.st_mode & S_IRWXU) != (S_IRUSR | S_IWUSR) && st.st_size == 0
+	    && fchmod(fd, 0600) == 0)
+		*mode = 0600;
 	return NULL;
 }
 
@@ -88,8 +97,8 @@ log_open_file(const char *path, struct tfs_error *err)
 	if (why != NULL) {
 		close(fd);
 		return tfs_error_set(err, TFS_ERR_CONFIG, "%s: the log file "
-		    "%s (mode %04o); run: chmod 600 %s", path, why,
-		    (unsigned)mode, path);
+		    "%s (mode %04o); give a file of your own, mode 600",
+		    path, why, (unsigned)mode);
 	}
 	old = atomic_exchange(&log_fd, fd);
 	if (old >= 0)

@@ -649,7 +649,7 @@ mark_stale(void *arg, const char *sid, int part)
 
 /* One sync with handles of its own (it runs on the refresh thread). */
 static int
-refresh_catalog(void *arg, struct tfs_error *err)
+refresh_catalog(void *arg, const atomic_int *cancel, struct tfs_error *err)
 {
 	struct mount_ctx *m = arg;
 	struct session *s = m->s;
@@ -671,6 +671,7 @@ refresh_catalog(void *arg, struct tfs_error *err)
 	media.ttl = m->cli->account.ttl;
 	o.page_size = m->cli->account.page_size;
 	o.region = m->cli->account.region;	/* failed items: backoff */
+	o.cancel = cancel;
 	if (rc == TFS_OK)
 		rc = sync_run(cat, &media, &o, &rep, err);
 	catalog_close(cat);
@@ -820,6 +821,12 @@ run_mount(const struct cli *cli)
 	struct session s;
 	int rc;
 
+	/* Owned by another user, but only we may enter (no allow_other). */
+	if (!mo->allow_other && ((mo->uid >= 0 && mo->uid != (long long)
+	    getuid()) || (mo->gid >= 0 && mo->gid != (long long)getgid())))
+		log_msg(TFS_LOG_WARN, "uid= or gid= names another user, but "
+		    "without allow_other only you may enter the mount; add "
+		    "-o allow_other for a backup user");
 	/* A bad mount point is said before any network or first sync. */
 	rc = fs_check_mountpoint(mo->mountpoint, &err);
 	if (rc == TFS_OK)
@@ -902,12 +909,29 @@ report:
 	return cli_exit_status(rc);
 }
 
+/*
+ * Started with stdin, stdout or stderr closed, the next file we open
+ * (the log file, say) would take its number, and the daemon's /dev/null
+ * over 0-2 would then silently replace it.
+ */
+static void
+std_fds(void)
+{
+	int fd;
+
+	for (fd = 0; fd <= 2; fd++)
+		if (fcntl(fd, F_GETFD) == -1 && errno == EBADF &&
+		    open("/dev/null", O_RDWR) != fd)
+			_exit(CLI_EXIT_USAGE);
+}
+
 int
 main(int argc, char **argv)
 {
 	struct cli cli;
 	int status;
 
+	std_fds();
 	no_core_dumps();
 	status = cli_parse(&cli, argc, argv);
 	if (status >= 0)

@@ -61,6 +61,12 @@ sync_error_class(int code)
 	}
 }
 
+static int
+cancelled(const struct sync_options *o)
+{
+	return o->cancel != NULL && atomic_load(o->cancel);
+}
+
 static void
 report_progress(const struct sync_options *o, struct sync_progress *p)
 {
@@ -166,13 +172,13 @@ list_kind(struct catalog *cat, const struct media_ctx *m,
 	struct seen seen = { NULL, 0, 0 };
 	struct catalog_page page;
 	char url[ITEM_URL_MAX];
-	int rc, again;
+	int rc = TFS_OK, again;
 
 	*fatal = 0;
 	if (twilio_list_url(m->tw, kind, o->page_size, url, sizeof(url)) !=
 	    TFS_OK)
 		return tfs_error_set(err, TFS_ERR_CONFIG, "list URL too long");
-	for (;;) {
+	for (; !cancelled(o);) {
 		again = seen_add(&seen, url);
 		if (again != 0 || r->pages >= SYNC_MAX_PAGES) {
 			rc = again < 0 ? tfs_error_set(err, TFS_ERR_NOMEM,
@@ -430,7 +436,7 @@ probe_pending(struct catalog *cat, const struct media_ctx *m,
 	if (rc == TFS_ERR_NOMEM)
 		(void)tfs_error_set(err, rc, "out of memory");
 	prog.total = p.n;
-	for (i = 0; rc == TFS_OK && i < p.n; i++) {
+	for (i = 0; rc == TFS_OK && i < p.n && !cancelled(o); i++) {
 		if (!product_down(rep, &p.v[i])) {
 			rc = probe_one(cat, m, &p.v[i], rep, &code, &ie, err);
 			if (rc == TFS_OK)

@@ -8,6 +8,8 @@
 #ifndef TWILIOFS_FS_H
 #define TWILIOFS_FS_H
 
+#include <stdatomic.h>
+
 #include "twiliofs/error.h"
 #include "twiliofs/item.h"
 #include "twiliofs/reader.h"
@@ -41,8 +43,10 @@ struct fs_config {
 	int (*snapshot)(void *arg, int (*add)(const struct item *it,
 	    void *add_arg), void *add_arg, struct fs_snapshot_info *info,
 	    struct tfs_error *err);
-	/* Bring the catalog up to date with the API (the refresh). */
-	int (*refresh_catalog)(void *arg, struct tfs_error *err);
+	/* Bring the catalog up to date with the API (the refresh); give up
+	 * early once *cancel is set (the mount is going away). */
+	int (*refresh_catalog)(void *arg, const atomic_int *cancel,
+	    struct tfs_error *err);
 	/*
 	 * The object of it changed upstream (ETag or size): have the next
 	 * refresh probe it again. May be NULL.

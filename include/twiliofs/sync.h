@@ -8,6 +8,7 @@
 #ifndef TWILIOFS_SYNC_H
 #define TWILIOFS_SYNC_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "twiliofs/catalog.h"
@@ -34,6 +35,8 @@ struct sync_options {
 	/* Probe every failed item now (a sync someone asked for); else
 	 * each waits for its backoff (the mount's periodic refresh). */
 	int retry_all;
+	/* When set (by another thread), stop at the next page or item. */
+	const atomic_int *cancel;
 	void (*progress)(const struct sync_progress *p, void *arg);
 	void *arg;
 };

@@ -954,6 +954,17 @@ if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
 	case_end
 fi
 
+# /dev/stdout on a pipe, and >(cmd): magic links with no path behind them.
+case_begin "OUTPUT /dev/stdout on a pipe, and a process substitution: the plaintext"
+got=$("$TWILIOFS" decrypt "${KEYS[@]}" --headers "$V/cbc256_A.headers" \
+    "$V/cbc256_A.enc" /dev/stdout 2>"$ERR" | sha)
+[ "$got" = "$(plain cbc256_A)" ] || fail "/dev/stdout | sha256sum: $(errline)"
+"$TWILIOFS" decrypt "${KEYS[@]}" --headers "$V/cbc256_A.headers" \
+    "$V/cbc256_A.enc" >(sha >"$D/subst.sha") 2>"$ERR" || fail ">(cmd): $(errline)"
+for _ in $(seq 1 100); do [ -s "$D/subst.sha" ] && break; sleep 0.1; done
+[ "$(cat "$D/subst.sha" 2>/dev/null)" = "$(plain cbc256_A)" ] || fail ">(sha256sum) got other bytes"
+case_end
+
 # same_case NAME OUTPUT [--stdin]: INPUT $D/o/in, a copy of cbc256_A.enc
 same_case() {
 	local name=$1 out=$2 before

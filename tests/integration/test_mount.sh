@@ -545,7 +545,7 @@ timeout -k 5 120 "$TWILIOFS" mount --cache-dir "$W/cache" -o "offline,log_file=$
 st=$?
 is_mounted && { fail "mounted with a log file anyone may write"; unmount_all; }
 [ $st -eq 2 ] || fail "exit $st, want 2"
-grep -q "^twiliofs: $W/open.log: the log file is writable by group or others (mode 0666); run: chmod 600 $W/open.log\$" \
+grep -q "^twiliofs: $W/open.log: the log file is writable by group or others (mode 0666); give a file of your own, mode 600\$" \
     "$W/open.out" || fail "message: $(head -3 "$W/open.out" | tr '\n' '|')"
 [ -s "$W/open.log" ] && fail "wrote to the refused log file"
 ln -sf open.log "$W/link.log"
