@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* catalog.c - the SQLite catalog: schema, migrations, page ingest, queries. */
-#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -401,8 +400,7 @@ sql_sid_ok(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 
 	(void)argc;
 	sqlite3_result_int(ctx, sqlite3_value_type(argv[0]) == SQLITE_TEXT &&
-	    sid != NULL && prefix != NULL && kind_of_sid(sid) != 0 &&
-	    strncmp(sid, prefix, 2) == 0);
+	    kind_sid_shaped(sid, prefix));
 }
 
 /* tfs_sid_or_empty(text, prefix): text if a SID with prefix, else ''. */
@@ -411,20 +409,13 @@ sql_sid_or_empty(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
 	const char *sid = (const char *)sqlite3_value_text(argv[0]);
 	const char *prefix = (const char *)sqlite3_value_text(argv[1]);
-	size_t i, n = sid != NULL ? strlen(sid) : 0;
 
 	(void)argc;
-	if (sqlite3_value_type(argv[0]) != SQLITE_TEXT || prefix == NULL ||
-	    n != ITEM_SID_LEN || strncmp(sid, prefix, 2) != 0) {
+	if (sqlite3_value_type(argv[0]) == SQLITE_TEXT &&
+	    kind_sid_shaped(sid, prefix))
+		sqlite3_result_value(ctx, argv[0]);
+	else
 		sqlite3_result_text(ctx, "", 0, SQLITE_STATIC);
-		return;
-	}
-	for (i = 2; i < n; i++)
-		if (!isxdigit((unsigned char)sid[i])) {
-			sqlite3_result_text(ctx, "", 0, SQLITE_STATIC);
-			return;
-		}
-	sqlite3_result_value(ctx, argv[0]);
 }
 
 /*

@@ -77,19 +77,27 @@ kind_info(enum item_kind kind)
 	return &kinds[kind];
 }
 
-enum item_kind
-kind_of_sid(const char *sid)
+int
+kind_sid_shaped(const char *sid, const char *prefix)
 {
 	size_t i;
-	int k;
 
-	if (sid == NULL || strlen(sid) != ITEM_SID_LEN)
+	if (sid == NULL || prefix == NULL || strlen(sid) != ITEM_SID_LEN ||
+	    strncmp(sid, prefix, 2) != 0)
 		return 0;
 	for (i = 2; i < ITEM_SID_LEN; i++)
 		if (!isxdigit((unsigned char)sid[i]))
 			return 0;
+	return 1;
+}
+
+enum item_kind
+kind_of_sid(const char *sid)
+{
+	int k;
+
 	for (k = 1; k <= ITEM_KINDS; k++)
-		if (strncmp(sid, kinds[k].prefix, 2) == 0)
+		if (kind_sid_shaped(sid, kinds[k].prefix))
 			return (enum item_kind)k;
 	return 0;
 }

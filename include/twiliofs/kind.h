@@ -75,6 +75,10 @@ struct kind_info {
 /* The row of kind (1..ITEM_KINDS), or NULL. */
 const struct kind_info *kind_info(enum item_kind kind);
 
+/* Whether sid is prefix (two letters: "RT", "RM", "CA", …) and 32 hex
+ * digits: safe as a file name, never trusted otherwise. */
+int kind_sid_shaped(const char *sid, const char *prefix);
+
 /* The kind a SID's prefix names (34 characters, hex after the prefix), or
  * 0. */
 enum item_kind kind_of_sid(const char *sid);
