@@ -143,6 +143,7 @@ cli_exit_status(int code)
 	case TFS_ERR_EXPIRED:
 	case TFS_ERR_PROTOCOL:
 	case TFS_ERR_CHANGED:
+	case TFS_ERR_INTERRUPTED:
 		return CLI_EXIT_NETWORK;
 	case TFS_ERR_ENVELOPE:
 	case TFS_ERR_NOKEY:

@@ -74,6 +74,8 @@ tfs_strerror(int code)
 		return "the API answered something that cannot be trusted";
 	case TFS_ERR_CHANGED:
 		return "the object changed upstream; the next sync probes it";
+	case TFS_ERR_INTERRUPTED:
+		return "interrupted";
 	}
 	return "unknown error";
 }

@@ -103,6 +103,8 @@ to_errno(int code)
 		return ENOMEM;
 	case TFS_ERR_RANGE:
 		return EINVAL;
+	case TFS_ERR_INTERRUPTED:
+		return EINTR;
 	default:	/* integrity, truncation, network, expiry, I/O */
 		return EIO;
 	}

@@ -26,6 +26,7 @@
 
 struct http {
 	CURL *curl;
+	X509_STORE *trust;		/* a reference to the shared store */
 	struct http_config cfg;
 	char errbuf[CURL_ERROR_SIZE];
 };
@@ -42,20 +43,137 @@ struct xfer {
 	int body_started;		/* first chunk of this attempt seen */
 	int aborted;			/* on_data said stop */
 	int too_big;			/* collected body over cap */
+	int cancelled;			/* the caller gave up */
 	char *hdr;			/* this attempt's header block */
 	size_t hdr_len;
 	long retry_after_s;		/* from Retry-After, or -1 */
 	CURL *curl;
 };
 
+/*
+ * What every handle of the process shares: TLS sessions and DNS answers
+ * (a CURLSH with its locks), and the trust store, parsed once: loading
+ * the system's CA bundle took a sixth of the CPU of a cold read when
+ * every new connection did it (libcurl's own CA cache lives in one
+ * handle, and --cafile went through a callback that bypassed it).
+ */
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static int curl_init_rc;
+static CURLSH *share;
+static pthread_mutex_t share_mu[CURL_LOCK_DATA_LAST];
+static pthread_mutex_t trust_mu = PTHREAD_MUTEX_INITIALIZER;
+static X509_STORE *trust;		/* for trust_cafile */
+static char *trust_cafile;		/* "" for none */
+
+static void
+share_lock(CURL *c, curl_lock_data d, curl_lock_access a, void *arg)
+{
+	(void)c;
+	(void)a;
+	(void)arg;
+	pthread_mutex_lock(&share_mu[d]);
+}
+
+static void
+share_unlock(CURL *c, curl_lock_data d, void *arg)
+{
+	(void)c;
+	(void)arg;
+	pthread_mutex_unlock(&share_mu[d]);
+}
 
 static void
 curl_global(void)
 {
+	int i;
+
 	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ?
 	    0 : -1;
+	for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		(void)pthread_mutex_init(&share_mu[i], NULL);
+	share = curl_share_init();
+	if (share == NULL)
+		return;		/* works, only without sharing */
+	if (curl_share_setopt(share, CURLSHOPT_LOCKFUNC, share_lock) !=
+	    CURLSHE_OK || curl_share_setopt(share, CURLSHOPT_UNLOCKFUNC,
+	    share_unlock) != CURLSHE_OK || curl_share_setopt(share,
+	    CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK ||
+	    curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) !=
+	    CURLSHE_OK) {
+		(void)curl_share_cleanup(share);
+		share = NULL;
+	}
+}
+
+/*
+ * The CAs libcurl would trust (its built-in bundle and directory, else
+ * OpenSSL's defaults), plus cafile: added, never replacing them.
+ */
+static X509_STORE *
+trust_build(CURL *probe, const char *cafile, struct tfs_error *err)
+{
+	X509_STORE *st = X509_STORE_new();
+	char *bundle = NULL, *dir = NULL;
+	int ok;
+
+	if (st == NULL) {
+		(void)tfs_error_set(err, TFS_ERR_NOMEM, "out of memory");
+		return NULL;
+	}
+	(void)curl_easy_getinfo(probe, CURLINFO_CAINFO, &bundle);
+	(void)curl_easy_getinfo(probe, CURLINFO_CAPATH, &dir);
+	if (bundle == NULL && dir == NULL)
+		ok = X509_STORE_set_default_paths(st) == 1;
+	else
+		ok = (bundle == NULL || X509_STORE_load_file(st, bundle) == 1 ||
+		    dir != NULL) && (dir == NULL ||
+		    X509_STORE_load_path(st, dir) == 1 || bundle != NULL);
+	if (!ok)
+		log_msg(TFS_LOG_WARN, "the system's CA certificates (%s) "
+		    "cannot be read: only --cafile is trusted", bundle != NULL ?
+		    bundle : dir != NULL ? dir : "OpenSSL's default paths");
+	if (cafile != NULL && X509_STORE_load_file(st, cafile) != 1) {
+		X509_STORE_free(st);
+		(void)tfs_error_set(err, TFS_ERR_CONFIG, "%s: cannot read it "
+		    "as PEM CA certificates (--cafile)", cafile);
+		return NULL;
+	}
+	return st;
+}
+
+/* The process's trust store for cafile (one reference for the caller). */
+static X509_STORE *
+trust_get(CURL *probe, const char *cafile, struct tfs_error *err)
+{
+	const char *key = cafile != NULL ? cafile : "";
+	X509_STORE *st;
+
+	pthread_mutex_lock(&trust_mu);
+	if (trust != NULL && strcmp(trust_cafile, key) == 0) {
+		st = trust;
+		(void)X509_STORE_up_ref(st);
+		pthread_mutex_unlock(&trust_mu);
+		return st;
+	}
+	st = trust_build(probe, cafile, err);
+	/* The first is kept for the process's life; another cafile (not
+	 * seen in one process) gets a store of its own. */
+	if (st != NULL && trust == NULL &&
+	    (trust_cafile = strdup(key)) != NULL) {
+		trust = st;
+		(void)X509_STORE_up_ref(st);
+	}
+	pthread_mutex_unlock(&trust_mu);
+	return st;
+}
+
+/* Every new TLS context verifies against the shared store. */
+static CURLcode
+use_trust(CURL *curl, void *sslctx, void *arg)
+{
+	(void)curl;
+	SSL_CTX_set1_cert_store((SSL_CTX *)sslctx, arg);
+	return CURLE_OK;
 }
 
 int
@@ -90,6 +208,12 @@ http_new(struct http **out, const struct http_config *cfg,
 		free(h);
 		return tfs_error_set(err, TFS_ERR_NOMEM, "out of memory");
 	}
+	h->trust = trust_get(h->curl, cfg->cafile, err);
+	if (h->trust == NULL) {
+		http_free(h);
+		return err != NULL && err->code != 0 ? err->code :
+		    TFS_ERR_NOMEM;
+	}
 	*out = h;
 	return TFS_OK;
 }
@@ -100,6 +224,7 @@ http_free(struct http *h)
 	if (h == NULL)
 		return;
 	curl_easy_cleanup(h->curl);
+	X509_STORE_free(h->trust);
 	free(h);
 }
 
@@ -138,18 +263,6 @@ http_origin(const char *url, char *out, size_t cap)
 	out[n] = '\0';
 }
 
-/* Add the configured CA to the system's store: never replace checking. */
-static CURLcode
-add_ca(CURL *curl, void *sslctx, void *arg)
-{
-	X509_STORE *store = SSL_CTX_get_cert_store((SSL_CTX *)sslctx);
-
-	(void)curl;
-	if (X509_STORE_load_file(store, (const char *)arg) != 1)
-		return CURLE_SSL_CACERT_BADFILE;
-	return CURLE_OK;
-}
-
 static int
 append(char **buf, size_t *len, const char *p, size_t n, size_t cap)
 {
@@ -167,14 +280,49 @@ append(char **buf, size_t *len, const char *p, size_t n, size_t cap)
 	return 0;
 }
 
-/* Parse "bytes a-b/total" into the object's total size. */
+/* A decimal number of at most 18 digits at *p (no sign, no overflow). */
+static long long
+number(const char **p)
+{
+	long long v = 0;
+	int n = 0;
+
+	while (isdigit((unsigned char)**p) && n < 18) {
+		v = v * 10 + (**p - '0');
+		(*p)++;
+		n++;
+	}
+	return n == 0 || isdigit((unsigned char)**p) ? -1 : v;
+}
+
+/*
+ * "bytes a-b/total" (or "bytes * /total"): the range and total, each -1
+ * when absent or not a plain number. The caller checks them against what
+ * it asked for.
+ */
 static void
 parse_content_range(const char *v, struct http_response *resp)
 {
-	const char *slash = strchr(v, '/');
+	const char *p = v + strspn(v, " ");
+	long long a, b;
 
-	if (slash != NULL && isdigit((unsigned char)slash[1]))
-		resp->total_size = strtoll(slash + 1, NULL, 10);
+	if (strncasecmp(p, "bytes ", 6) != 0)
+		return;
+	p += 6;
+	if (*p == '*') {
+		p++;
+	} else {
+		a = number(&p);
+		if (*p++ != '-')
+			return;
+		b = number(&p);
+		if (a < 0 || b < a)
+			return;
+		resp->range_start = a;
+		resp->range_end = b;
+	}
+	if (*p++ == '/' && isdigit((unsigned char)*p))
+		resp->total_size = number(&p);
 }
 
 static void
@@ -201,6 +349,9 @@ on_header(char *p, size_t size, size_t nmemb, void *arg)
 		x->hdr_len = 0;
 		x->retry_after_s = -1;
 		x->resp->etag[0] = '\0';
+		x->resp->last_modified[0] = '\0';
+		x->resp->range_start = -1;
+		x->resp->range_end = -1;
 		x->resp->total_size = -1;
 	}
 	if (append(&x->hdr, &x->hdr_len, p, n, HEADERS_MAX) != 0)
@@ -212,6 +363,10 @@ on_header(char *p, size_t size, size_t nmemb, void *arg)
 	} else if (n > 5 && strncasecmp(p, "ETag:", 5) == 0) {
 		copy_trimmed(x->resp->etag, sizeof(x->resp->etag),
 		    p + 5 + strspn(p + 5, " "), n - 5 - strspn(p + 5, " "));
+	} else if (n > 14 && strncasecmp(p, "Last-Modified:", 14) == 0) {
+		copy_trimmed(x->resp->last_modified,
+		    sizeof(x->resp->last_modified), p + 14 + strspn(p + 14,
+		    " "), n - 14 - strspn(p + 14, " "));
 	} else if (n > 14 && strncasecmp(p, "Content-Range:", 14) == 0) {
 		copy_trimmed(val, sizeof(val), p + 14, n - 14);
 		parse_content_range(val, x->resp);
@@ -284,12 +439,40 @@ sleep_ms(long ms)
 		;
 }
 
+static int
+add_header(struct curl_slist **list, const char *field)
+{
+	struct curl_slist *l = curl_slist_append(*list, field);
+
+	if (l == NULL)
+		return 1;
+	*list = l;
+	return 0;
+}
+
+/* libcurl polls this during a transfer: give up when the caller does. */
+static int
+on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
+    curl_off_t un)
+{
+	struct xfer *x = arg;
+
+	(void)dt;
+	(void)dn;
+	(void)ut;
+	(void)un;
+	if (x->req->cancelled(x->req->cancel_arg) == 0)
+		return 0;
+	x->cancelled = 1;
+	return 1;
+}
+
 /* Set every option of one attempt on a freshly reset handle. */
 static int
 setup(struct http *h, struct xfer *x, struct curl_slist **hdrs)
 {
 	const struct http_request *req = x->req;
-	char range[64] = "";
+	char range[64] = "", field[192];
 	long long start = req->range_start;
 	CURL *c = h->curl;
 	int bad = 0;
@@ -332,11 +515,21 @@ setup(struct http *h, struct xfer *x, struct curl_slist **hdrs)
 	bad |= curl_easy_setopt(c, CURLOPT_HEADERDATA, x) != CURLE_OK;
 	bad |= curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK;
 	bad |= curl_easy_setopt(c, CURLOPT_WRITEDATA, x) != CURLE_OK;
-	if (h->cfg.cafile != NULL) {
-		bad |= curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, add_ca) !=
+	/* Trust: the shared store only; curl loads no bundle of its own. */
+	bad |= curl_easy_setopt(c, CURLOPT_CAINFO, NULL) != CURLE_OK;
+	bad |= curl_easy_setopt(c, CURLOPT_CAPATH, NULL) != CURLE_OK;
+	bad |= curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, use_trust) !=
+	    CURLE_OK;
+	bad |= curl_easy_setopt(c, CURLOPT_SSL_CTX_DATA, h->trust) !=
+	    CURLE_OK;
+	if (share != NULL)
+		bad |= curl_easy_setopt(c, CURLOPT_SHARE, share) != CURLE_OK;
+	if (req->cancelled != NULL) {
+		bad |= curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION,
+		    on_progress) != CURLE_OK;
+		bad |= curl_easy_setopt(c, CURLOPT_XFERINFODATA, x) !=
 		    CURLE_OK;
-		bad |= curl_easy_setopt(c, CURLOPT_SSL_CTX_DATA,
-		    (void *)h->cfg.cafile) != CURLE_OK;
+		bad |= curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L) != CURLE_OK;
 	}
 	if (range[0] != '\0')
 		bad |= curl_easy_setopt(c, CURLOPT_RANGE, range) != CURLE_OK;
@@ -347,10 +540,17 @@ setup(struct http *h, struct xfer *x, struct curl_slist **hdrs)
 		    CURLE_OK;
 		bad |= curl_easy_setopt(c, CURLOPT_PASSWORD, req->password) !=
 		    CURLE_OK;
-		*hdrs = curl_slist_append(NULL, "Accept: application/json");
-		bad |= *hdrs == NULL || curl_easy_setopt(c, CURLOPT_HTTPHEADER,
-		    *hdrs) != CURLE_OK;
+		bad |= add_header(hdrs, "Accept: application/json");
 	}
+	if (req->if_range != NULL && req->if_range[0] != '\0' &&
+	    range[0] != '\0') {
+		(void)snprintf(field, sizeof(field), "If-Range: %s",
+		    req->if_range);
+		bad |= add_header(hdrs, field);
+	}
+	if (*hdrs != NULL)
+		bad |= curl_easy_setopt(c, CURLOPT_HTTPHEADER, *hdrs) !=
+		    CURLE_OK;
 	x->resume_from = range[0] != '\0' && req->range_suffix <= 0 ? start :
 	    0;
 	x->body_started = 0;
@@ -407,6 +607,8 @@ http_perform(struct http *h, const struct http_request *req,
 	int attempt, rv;
 
 	memset(resp, 0, sizeof(*resp));
+	resp->range_start = -1;
+	resp->range_end = -1;
 	resp->total_size = -1;
 	x.req = req;
 	x.resp = resp;
@@ -432,6 +634,11 @@ http_perform(struct http *h, const struct http_request *req,
 		rc = curl_easy_perform(h->curl);
 		(void)curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE,
 		    &resp->status);
+		if (x.cancelled) {
+			rv = tfs_error_set(err, TFS_ERR_INTERRUPTED, "request "
+			    "to %s interrupted", origin);
+			goto out;
+		}
 		if (x.aborted) {
 			rv = tfs_error_set(err, TFS_ERR_IO, "download from %s "
 			    "stopped by its consumer", origin);

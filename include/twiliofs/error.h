@@ -30,7 +30,8 @@ enum tfs_err {
 	TFS_ERR_EXPIRED = -14,	/* a signed media URL expired (403) */
 	TFS_ERR_FORBIDDEN = -15,	/* the API key may not read it (403) */
 	TFS_ERR_PROTOCOL = -16,	/* an API answer we must not trust */
-	TFS_ERR_CHANGED = -17	/* the object changed upstream (ETag) */
+	TFS_ERR_CHANGED = -17,	/* the object changed upstream (ETag) */
+	TFS_ERR_INTERRUPTED = -18	/* the caller gave up (a signal) */
 };
 
 #define TFS_ERROR_DETAIL 320

@@ -4,6 +4,8 @@
  * bounded timeouts on every call, retries with backoff (429 with
  * Retry-After honoured, 5xx, resets and timeouts), TLS verification always
  * on (a cafile adds a CA to the system's; it never replaces checking).
+ * The trust store is parsed once per process and TLS sessions are shared
+ * by every handle: a new connection costs a handshake, not a CA bundle.
  *
  * Redirects are never followed: a 3xx is returned to the caller with its
  * Location, so credentials can never travel to another host. Credentials
@@ -53,6 +55,13 @@ struct http_request {
 	int (*on_data)(const void *p, size_t n, void *arg);
 	void *arg;
 	size_t body_cap;	/* 0: 4 MiB */
+	const char *if_range;	/* an ETag or HTTP date: a changed object
+				 * answers 200 with all of it, never a
+				 * 206 of another version */
+	/* Polled while the request runs; non-zero gives up at once with
+	 * TFS_ERR_INTERRUPTED (a reader that was interrupted). */
+	int (*cancelled)(void *arg);
+	void *cancel_arg;
 };
 
 struct http_response {
@@ -64,6 +73,10 @@ struct http_response {
 	size_t headers_len;
 	char location[2048];	/* Location of a 3xx, or "" */
 	char etag[96];
+	char last_modified[64];
+	long long range_start;	/* a 206's Content-Range: first and last
+				 * byte; -1 when it had none */
+	long long range_end;
 	long long total_size;	/* object size from Content-Range, or the
 				 * Content-Length of a 200; -1 unknown */
 	int retries;		/* how many retries it took */
@@ -74,7 +87,8 @@ struct http_response {
  * timeouts, 429 and 5xx; other statuses are returned as they are, for the
  * caller to interpret (0 is returned with resp->status set). Errors:
  * TFS_ERR_NETWORK after the retries (detail: what, which host),
- * TFS_ERR_NOMEM, TFS_ERR_IO when on_data aborted. resp must be released
+ * TFS_ERR_NOMEM, TFS_ERR_IO when on_data aborted, TFS_ERR_INTERRUPTED
+ * when cancelled said so, TFS_ERR_CONFIG when the cafile cannot be read. resp must be released
  * with http_response_free.
  */
 int http_perform(struct http *h, const struct http_request *req,
