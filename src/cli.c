@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <grp.h>
 #include <pwd.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,6 +111,10 @@ static const char usage_mount[] =
 "  -o refresh=SECONDS      catalog refresh period (300; 0: never)\n"
 "  -o offline              serve the catalog and cache only, no network\n"
 "  -o cache_size=SIZE      verified ciphertext kept (2G; K, M, G)\n"
+"  -o streams=N            ranged requests at once for a file read in\n"
+"                          order, or a voice recording's download (4)\n"
+"  -o read_timeout=SECONDS a read waiting this long for a byte fails\n"
+"                          with EIO (30)\n"
 "  -o allow_other          other users may read (umask 022 unless given)\n"
 "  -o uid=N|USER, -o gid=N|GROUP\n"
 "                          owner shown for every entry (default: yours)\n"
@@ -446,11 +451,26 @@ set_mount_access(struct cli_mount *m, const char *item, const char *value)
  * The mount's own -o options, and everything else passed on to FUSE.
  * Returns -1 if handled, or an exit status.
  */
+/* The mount's numeric -o options. */
+static const struct int_opt {
+	const char *name;
+	int min, max;
+	size_t off;		/* of its int in struct cli_mount */
+	const char *what;
+} int_opts[] = {
+	{ "refresh", 0, 86400 * 365, offsetof(struct cli_mount, refresh),
+	    "seconds" },
+	{ "streams", 1, 16, offsetof(struct cli_mount, streams),
+	    "a number of requests" },
+	{ "read_timeout", 1, 3600, offsetof(struct cli_mount, read_timeout),
+	    "seconds" },
+};
+
 static int
 set_mount_o(struct cli *cli, char *item, char *value)
 {
 	struct cli_mount *m = &cli->mount;
-	size_t len = strlen(m->fuse_opts);
+	size_t len = strlen(m->fuse_opts), i;
 	int w;
 
 	w = set_mount_access(m, item, value);
@@ -460,15 +480,19 @@ set_mount_o(struct cli *cli, char *item, char *value)
 		m->offline = 1;
 		return -1;
 	}
-	if (strcmp(item, "refresh") == 0 && value != NULL) {
-		int r;
+	for (i = 0; value != NULL && i < sizeof(int_opts) /
+	    sizeof(int_opts[0]); i++) {
+		const struct int_opt *o = &int_opts[i];
 
-		if (parse_int(value, 0, 86400 * 365, &r) != 0) {
-			log_msg(TFS_LOG_ERROR, "mount: refresh must be "
-			    "seconds, not '%.20s'", value);
+		if (strcmp(item, o->name) != 0)
+			continue;
+		if (parse_int(value, o->min, o->max, (int *)(void *)
+		    ((char *)m + o->off)) != 0) {
+			log_msg(TFS_LOG_ERROR, "mount: %s must be %s, %d to "
+			    "%d, not '%.20s'", o->name, o->what, o->min,
+			    o->max, value);
 			return CLI_EXIT_USAGE;
 		}
-		m->refresh = r;
 		return -1;
 	}
 	if (strcmp(item, "cache_size") == 0 && value != NULL) {
@@ -608,6 +632,8 @@ parse_account_cmd(struct cli *cli, const char *cmd, int argc, char **argv,
 	if (account != NULL)
 		cli->account.account_sid = account;
 	cli->mount.refresh = 300;
+	cli->mount.streams = 4;
+	cli->mount.read_timeout = 30;
 	cli->mount.cache_size = 2LL * 1024 * 1024 * 1024;
 	cli->mount.uid = cli->mount.gid = -1;
 	cli->mount.umask = -1;

@@ -110,6 +110,13 @@ to_errno(int code)
 	}
 }
 
+int
+fs_interrupted(void)
+{
+	return fuse_get_context() != NULL && fuse_get_context()->fuse !=
+	    NULL && fuse_interrupted();
+}
+
 /* --- inode numbers: stable across remounts, derived from names --- */
 
 static uint64_t

@@ -43,7 +43,10 @@ struct xfer {
 	int body_started;		/* first chunk of this attempt seen */
 	int aborted;			/* on_data said stop */
 	int too_big;			/* collected body over cap */
-	int cancelled;			/* the caller gave up */
+	int cancelled;			/* the caller gave up: its code */
+	int bad;			/* an answer that is not what was
+					 * asked for: its TFS_ERR_ code */
+	char bad_detail[160];
 	char *hdr;			/* this attempt's header block */
 	size_t hdr_len;
 	long retry_after_s;		/* from Retry-After, or -1 */
@@ -235,6 +238,7 @@ http_request_init(struct http_request *req, const char *url)
 	req->url = url;
 	req->range_start = -1;
 	req->range_end = -1;
+	req->expect_total = -1;
 }
 
 void
@@ -374,6 +378,64 @@ on_header(char *p, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
+/* Whether the validator v is an entity tag (else an HTTP date). */
+static int
+is_etag(const char *v)
+{
+	return v[0] == '"' || strncmp(v, "W/", 2) == 0;
+}
+
+/*
+ * Before the first byte of an answer is delivered: is it the object and
+ * the range that were asked for? Sets x->bad when not.
+ */
+static void
+check_answer(struct xfer *x, long status)
+{
+	const struct http_request *req = x->req;
+	const struct http_response *resp = x->resp;
+	const char *v = req->validator, *got;
+	long long total = resp->total_size, last;
+
+	if (v != NULL && v[0] != '\0') {
+		got = is_etag(v) ? resp->etag : resp->last_modified;
+		if (strcmp(got, v) != 0) {
+			x->bad = TFS_ERR_CHANGED;
+			(void)snprintf(x->bad_detail, sizeof(x->bad_detail),
+			    "its %s is now %.60s, not %.60s",
+			    is_etag(v) ? "ETag" : "Last-Modified",
+			    got[0] ? got : "absent", v);
+			return;
+		}
+	}
+	if (status == 200 && total < 0) {
+		curl_off_t cl = -1;
+
+		(void)curl_easy_getinfo(x->curl,
+		    CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+		total = cl;
+	}
+	if (req->expect_total >= 0 && total >= 0 &&
+	    total != req->expect_total) {
+		x->bad = TFS_ERR_CHANGED;
+		(void)snprintf(x->bad_detail, sizeof(x->bad_detail), "it is "
+		    "%lld bytes now, not %lld", total, req->expect_total);
+		return;
+	}
+	if (status != 206 || req->range_suffix > 0)
+		return;
+	last = req->range_end;
+	if (total >= 0 && (last < 0 || last > total - 1))
+		last = total - 1;
+	if (resp->range_start != x->resume_from || (last >= 0 &&
+	    resp->range_end != last) || resp->range_end < 0) {
+		x->bad = TFS_ERR_PROTOCOL;
+		(void)snprintf(x->bad_detail, sizeof(x->bad_detail), "it "
+		    "answered bytes %lld-%lld where %lld-%lld were asked for",
+		    resp->range_start, resp->range_end, x->resume_from, last);
+	}
+}
+
 static size_t
 on_body(char *p, size_t size, size_t nmemb, void *arg)
 {
@@ -396,6 +458,9 @@ on_body(char *p, size_t size, size_t nmemb, void *arg)
 		/* A 200 to a ranged request sends the whole object. */
 		x->body_started = 1;
 		x->skip = status == 200 ? x->resume_from : 0;
+		check_answer(x, status);
+		if (x->bad != 0)
+			return 0;
 	}
 	skip = x->skip > 0 ? (size_t)(x->skip < (long long)n ? x->skip :
 	    (long long)n) : 0;
@@ -461,10 +526,8 @@ on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
 	(void)dn;
 	(void)ut;
 	(void)un;
-	if (x->req->cancelled(x->req->cancel_arg) == 0)
-		return 0;
-	x->cancelled = 1;
-	return 1;
+	x->cancelled = x->req->cancelled(x->req->cancel_arg);
+	return x->cancelled != 0;
 }
 
 /* Set every option of one attempt on a freshly reset handle. */
@@ -542,10 +605,11 @@ setup(struct http *h, struct xfer *x, struct curl_slist **hdrs)
 		    CURLE_OK;
 		bad |= add_header(hdrs, "Accept: application/json");
 	}
-	if (req->if_range != NULL && req->if_range[0] != '\0' &&
-	    range[0] != '\0') {
+	/* If-Range takes a strong ETag or a date, never a weak ETag. */
+	if (req->validator != NULL && req->validator[0] != '\0' &&
+	    range[0] != '\0' && strncmp(req->validator, "W/", 2) != 0) {
 		(void)snprintf(field, sizeof(field), "If-Range: %s",
-		    req->if_range);
+		    req->validator);
 		bad |= add_header(hdrs, field);
 	}
 	if (*hdrs != NULL)
@@ -634,9 +698,14 @@ http_perform(struct http *h, const struct http_request *req,
 		rc = curl_easy_perform(h->curl);
 		(void)curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE,
 		    &resp->status);
+		if (x.bad != 0) {
+			rv = tfs_error_set(err, x.bad, "%s: %s", origin,
+			    x.bad_detail);
+			goto out;
+		}
 		if (x.cancelled) {
-			rv = tfs_error_set(err, TFS_ERR_INTERRUPTED, "request "
-			    "to %s interrupted", origin);
+			rv = tfs_error_set(err, x.cancelled, "request to %s "
+			    "given up: %s", origin, tfs_strerror(x.cancelled));
 			goto out;
 		}
 		if (x.aborted) {

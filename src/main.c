@@ -175,11 +175,9 @@ struct session {
 	char user[128];
 	char secret[512];	/* wiped in session_close */
 	char cache_dir[PATH_MAX];
-	struct http *http;
-	struct twilio *tw;
 	struct keyring *keys;	/* NULL when none were configured */
 	struct catalog *cat;	/* NULL unless asked for */
-	struct media_ctx media;
+	struct media *media;	/* its API client: media_api() */
 };
 
 /* Credentials: a credentials file, else the environment. Never argv. */
@@ -277,18 +275,12 @@ static void
 session_close(struct session *s)
 {
 	catalog_close(s->cat);
+	media_free(s->media);
 	keyring_free(s->keys);
-	twilio_free(s->tw);
-	http_free(s->http);
 	explicit_bzero(s->secret, sizeof(s->secret));
 	memset(s, 0, sizeof(*s));
 }
 
-/*
- * An HTTP handle (settings hc, plus the account's CA file) and an API
- * client on it, with the session's credentials: the one place they are
- * made, for the session, the refresh thread and the mount's check.
- */
 /* The API settings of account a with the session's credentials. */
 static struct twilio_config
 api_config(const struct cli_account *a, const struct session *s)
@@ -304,25 +296,26 @@ api_config(const struct cli_account *a, const struct session *s)
 	return tc;
 }
 
+/*
+ * The API and media client of account a with the session's credentials
+ * and HTTP settings hc: the one place it is made, for the session, the
+ * refresh thread, the mount's check and the mount's reads.
+ */
 static int
-api_open(const struct cli_account *a, const struct session *s,
-    struct http_config hc, struct http **http, struct twilio **tw,
+media_open(const struct cli_account *a, const struct session *s,
+    struct http_config hc, int offline, struct media **out,
     struct tfs_error *err)
 {
-	struct twilio_config tc = api_config(a, s);
-	int rc;
+	struct media_config mc;
 
-	*http = NULL;
-	*tw = NULL;
-	hc.cafile = a->cafile;
-	rc = http_new(http, &hc, err);
-	if (rc == TFS_OK)
-		rc = twilio_new(tw, &tc, *http, err);
-	if (rc != TFS_OK) {
-		http_free(*http);
-		*http = NULL;
-	}
-	return rc;
+	memset(&mc, 0, sizeof(mc));
+	mc.api = api_config(a, s);
+	mc.http = hc;
+	mc.http.cafile = a->cafile;
+	mc.keys = s->keys;
+	mc.ttl = a->ttl;
+	mc.offline = offline;
+	return media_new(out, &mc, err);
 }
 
 static int
@@ -344,7 +337,7 @@ session_open(const struct cli *cli, int with_catalog, struct session *s,
 	if (rc == TFS_OK && a->keys != NULL && a->keys[0] != '\0')
 		rc = keyring_load(&s->keys, a->keys, a->passphrase_file, err);
 	if (rc == TFS_OK)
-		rc = api_open(a, s, hc, &s->http, &s->tw, err);
+		rc = media_open(a, s, hc, 0, &s->media, err);
 	if (rc == TFS_OK)
 		rc = cache_dir(a, s->cache_dir, sizeof(s->cache_dir), err);
 	if (rc == TFS_OK && with_catalog) {
@@ -352,10 +345,6 @@ session_open(const struct cli *cli, int with_catalog, struct session *s,
 		if (rc == TFS_OK)
 			rc = catalog_open(&s->cat, s->cache_dir, err);
 	}
-	s->media.tw = s->tw;
-	s->media.http = s->http;
-	s->media.keys = s->keys;
-	s->media.ttl = a->ttl;
 	if (rc != TFS_OK)
 		session_close(s);
 	return rc;
@@ -467,7 +456,7 @@ run_sync(const struct cli *cli)
 		o.retry_all = 1;	/* asked for now: no backoff */
 		o.progress = cli_progress;
 		o.arg = &ps;
-		rc = sync_run(s.cat, &s.media, &o, &rep, &err);
+		rc = sync_run(s.cat, s.media, &o, &rep, &err);
 		cli_progress_end(&ps);
 		if (rc == TFS_OK)
 			rc = sync_summary(s.cat, &rep, &err);
@@ -516,13 +505,13 @@ get_resource(struct session *s, struct item *it, struct tfs_error *err)
 	char *json = NULL;
 	int rc;
 
-	rc = twilio_resource_url(s->tw, it->sid, &it->kind, url, sizeof(url));
+	rc = twilio_resource_url(media_api(s->media), it->sid, &it->kind, url, sizeof(url));
 	if (rc != TFS_OK || it->kind == 0)
 		return tfs_error_set(err, TFS_ERR_USAGE, "'%.40s' is not the "
 		    "SID of a video recording (RT…), composition (CJ…), "
 		    "voice "
 		    "recording (RE…) or transcript (GT…)", it->sid);
-	rc = twilio_get_json(s->tw, it->kind, url, &json, err);
+	rc = twilio_get_json(media_api(s->media), it->kind, url, &json, err);
 	if (rc != TFS_OK)
 		return rc;
 	(void)json_value(json, "$.status", NULL, 0, status, sizeof(status));
@@ -569,7 +558,7 @@ run_get(const struct cli *cli)
 		rc = fd;
 	envelope_init(&env);
 	if (rc == TFS_OK)
-		rc = media_download(&s.media, &it, fd, &env, &size, &err);
+		rc = media_download(s.media, &it, fd, &env, &size, &err);
 	if (rc == TFS_OK && kind_info(it.kind)->envelope_listed)
 		env = it.env;
 	if (rc == TFS_OK && env.scheme != ENVELOPE_NONE && s.keys == NULL)
@@ -600,6 +589,7 @@ report:
 struct mount_ctx {
 	const struct cli *cli;
 	struct session *s;	/* credentials, keys, cache_dir */
+	struct media *media;	/* the daemon's: reads and refreshes */
 };
 
 static int
@@ -652,31 +642,19 @@ static int
 refresh_catalog(void *arg, const atomic_int *cancel, struct tfs_error *err)
 {
 	struct mount_ctx *m = arg;
-	struct session *s = m->s;
-	struct http_config hc = { 0 };
 	struct sync_options o = { 0 };
 	struct catalog *cat = NULL;
-	struct media_ctx media;
 	struct sync_report rep;
-	struct twilio *tw = NULL;
-	struct http *http = NULL;
 	int rc;
 
-	rc = api_open(&m->cli->account, s, hc, &http, &tw, err);
-	if (rc == TFS_OK)
-		rc = catalog_open(&cat, s->cache_dir, err);
-	media.tw = tw;
-	media.http = http;
-	media.keys = s->keys;
-	media.ttl = m->cli->account.ttl;
+	rc = catalog_open(&cat, m->s->cache_dir, err);
 	o.page_size = m->cli->account.page_size;
 	o.region = m->cli->account.region;	/* failed items: backoff */
 	o.cancel = cancel;
+	/* The mount's own media: its signed URLs serve both. */
 	if (rc == TFS_OK)
-		rc = sync_run(cat, &media, &o, &rep, err);
+		rc = sync_run(cat, m->media, &o, &rep, err);
 	catalog_close(cat);
-	twilio_free(tw);
-	http_free(http);
 	return rc;
 }
 
@@ -723,12 +701,14 @@ check_api(struct session *s, const struct cli *cli, struct tfs_error *err)
 	    .api_timeout_ms = 15000, .max_retries = 1 };
 	const struct kind_info *ki;
 	struct tfs_error e;
-	struct http *http;
-	struct twilio *tw;
+	struct media *media = NULL;
+	struct twilio *tw = NULL;
 	char url[ITEM_URL_MAX], *json;
 	int p, k, rc;
 
-	rc = api_open(&cli->account, s, hc, &http, &tw, err);
+	rc = media_open(&cli->account, s, hc, 0, &media, err);
+	if (rc == TFS_OK)
+		tw = media_api(media);
 	for (p = 0; rc == TFS_OK && p < KIND_PRODUCTS; p++) {
 		if (!kind_product_offered(p, cli->account.region))
 			continue;
@@ -755,8 +735,7 @@ check_api(struct session *s, const struct cli *cli, struct tfs_error *err)
 			p = KIND_PRODUCTS;	/* unreachable: ask no more */
 		rc = TFS_OK;
 	}
-	twilio_free(tw);
-	http_free(http);
+	media_free(media);
 	return rc;
 }
 
@@ -812,6 +791,7 @@ run_mount(const struct cli *cli)
 	struct tfs_error err = { 0, "" };
 	struct reader_config rcfg;
 	struct reader_pool *pool = NULL;
+	struct http_config hc = { 0 };
 	struct cli_progress_state ps;
 	struct sync_options so = { 0 };
 	struct mount_ctx ctx;
@@ -849,7 +829,7 @@ run_mount(const struct cli *cli)
 		so.retry_all = 1;
 		so.progress = cli_progress;
 		so.arg = &ps;
-		rc = sync_run(s.cat, &s.media, &so, &rep, &err);
+		rc = sync_run(s.cat, s.media, &so, &rep, &err);
 		cli_progress_end(&ps);
 		if (rc == TFS_OK)
 			rc = sync_problems(s.cat, &rep, &err);
@@ -861,25 +841,30 @@ run_mount(const struct cli *cli)
 	}
 	if (rc == TFS_OK)
 		warn_keys(&s);
-	/* No SQLite connection or curl handle may cross the fork. */
+	/* No SQLite connection or live connection may cross the fork: the
+	 * daemon's media is a new one, with no connection yet. */
 	catalog_close(s.cat);
 	s.cat = NULL;
-	twilio_free(s.tw);
-	s.tw = NULL;
-	http_free(s.http);
-	s.http = NULL;
+	media_free(s.media);
+	s.media = NULL;
+	ctx.cli = cli;
+	ctx.s = &s;
+	ctx.media = NULL;
+	hc.stall_seconds = mo->read_timeout;
+	if (rc == TFS_OK)
+		rc = media_open(&cli->account, &s, hc, mo->offline, &ctx.media,
+		    &err);
 	memset(&rcfg, 0, sizeof(rcfg));
-	rcfg.api = api_config(&cli->account, &s);
-	rcfg.http.cafile = cli->account.cafile;
+	rcfg.media = ctx.media;
 	rcfg.keys = s.keys;
 	rcfg.cache_dir = s.cache_dir;
 	rcfg.cache_size = mo->cache_size;
-	rcfg.ttl = cli->account.ttl;
 	rcfg.offline = mo->offline;
+	rcfg.streams = mo->streams;
+	rcfg.read_timeout = mo->read_timeout;
+	rcfg.interrupted = fs_interrupted;
 	if (rc == TFS_OK)
 		rc = reader_pool_new(&pool, &rcfg, &err);
-	ctx.cli = cli;
-	ctx.s = &s;
 	memset(&fcfg, 0, sizeof(fcfg));
 	fcfg.mountpoint = mo->mountpoint;
 	fcfg.account_sid = cli->account.account_sid;
@@ -902,6 +887,7 @@ run_mount(const struct cli *cli)
 	if (rc == TFS_OK)
 		rc = fs_main(&fcfg, &err);
 	reader_pool_free(pool);
+	media_free(ctx.media);
 	session_close(&s);
 report:
 	if (rc != TFS_OK)

@@ -127,20 +127,20 @@ seen_add(struct seen *s, const char *url)
 
 /* Fetch one page of kind and store it; *fatal when the catalog failed. */
 static int
-list_page(struct catalog *cat, const struct media_ctx *m,
+list_page(struct catalog *cat, struct media *m,
     enum item_kind kind, const char *url, long long gen,
     struct catalog_page *page, int *fatal, struct tfs_error *err)
 {
 	char *json = NULL;
 	int rc;
 
-	rc = twilio_get_json(m->tw, kind, url, &json, err);
+	rc = twilio_get_json(media_api(m), kind, url, &json, err);
 	if (rc != TFS_OK)
 		return rc;
 	rc = catalog_begin(cat, err);
 	if (rc == TFS_OK) {
 		rc = catalog_ingest_page(cat, kind, json, twilio_kind_base(
-		    m->tw, kind), gen, page, err);
+		    media_api(m), kind), gen, page, err);
 		if (rc == TFS_OK)
 			rc = catalog_commit(cat, err);
 		else
@@ -163,7 +163,7 @@ list_page(struct catalog *cat, const struct media_ctx *m,
  * *fatal says the catalog failed instead.
  */
 static int
-list_kind(struct catalog *cat, const struct media_ctx *m,
+list_kind(struct catalog *cat, struct media *m,
     const struct sync_options *o, enum item_kind kind, long long gen,
     struct sync_kind_report *r, int *fatal, struct tfs_error *err)
 {
@@ -175,7 +175,7 @@ list_kind(struct catalog *cat, const struct media_ctx *m,
 	int rc = TFS_OK, again;
 
 	*fatal = 0;
-	if (twilio_list_url(m->tw, kind, o->page_size, url, sizeof(url)) !=
+	if (twilio_list_url(media_api(m), kind, o->page_size, url, sizeof(url)) !=
 	    TFS_OK)
 		return tfs_error_set(err, TFS_ERR_CONFIG, "list URL too long");
 	for (; !cancelled(o);) {
@@ -209,7 +209,7 @@ list_kind(struct catalog *cat, const struct media_ctx *m,
 		}
 		if (o->incremental && page.added == 0 && page.changed == 0)
 			break;
-		rc = twilio_page_url(m->tw, kind, page.next, url, sizeof(url),
+		rc = twilio_page_url(media_api(m), kind, page.next, url, sizeof(url),
 		    err);
 		if (rc != TFS_OK)
 			break;
@@ -220,7 +220,7 @@ list_kind(struct catalog *cat, const struct media_ctx *m,
 
 /* List kind and, when the listing was whole, sweep what is gone. */
 static int
-sync_kind(struct catalog *cat, const struct media_ctx *m,
+sync_kind(struct catalog *cat, struct media *m,
     const struct sync_options *o, enum item_kind kind, long long gen,
     struct sync_report *rep, struct tfs_error *err)
 {
@@ -293,7 +293,7 @@ collect(const struct item *it, void *arg)
  * catalog itself is returned.
  */
 static int
-probe_record(struct catalog *cat, const struct media_ctx *m,
+probe_record(struct catalog *cat, struct media *m,
     struct item *it, size_t *parts, struct sync_report *rep, int *code,
     struct tfs_error *e, struct tfs_error *err)
 {
@@ -332,7 +332,7 @@ probe_record(struct catalog *cat, const struct media_ctx *m,
  * each part is a row of its own, pending and retried on its own.
  */
 static int
-probe_one(struct catalog *cat, const struct media_ctx *m, struct item *it,
+probe_one(struct catalog *cat, struct media *m, struct item *it,
     struct sync_report *rep, int *code, struct tfs_error *e,
     struct tfs_error *err)
 {
@@ -346,7 +346,7 @@ probe_one(struct catalog *cat, const struct media_ctx *m, struct item *it,
 		part.part = (int)i;
 		envelope_init(&part.env);
 		part.media_known = 0;
-		if (twilio_media_api_url(m->tw, it->kind, it->sid, part.part,
+		if (twilio_media_api_url(media_api(m), it->kind, it->sid, part.part,
 		    part.media_url, sizeof(part.media_url)) != TFS_OK)
 			break;
 		rc = catalog_add_part(cat, it->sid, part.part, part.media_url,
@@ -418,7 +418,7 @@ fresh_first(struct pending *p)
 }
 
 static int
-probe_pending(struct catalog *cat, const struct media_ctx *m,
+probe_pending(struct catalog *cat, struct media *m,
     const struct sync_options *o, struct sync_report *rep,
     struct tfs_error *err)
 {
@@ -512,18 +512,18 @@ check_key(const struct item *it, void *arg)
 
 /* Which encrypted items no key of ours opens (for status.json). */
 static int
-check_keys(struct catalog *cat, const struct media_ctx *m,
+check_keys(struct catalog *cat, struct media *m,
     const struct sync_options *o, struct sync_report *rep,
     struct tfs_error *err)
 {
 	struct key_check kc;
 	int rc;
 
-	if (m->keys == NULL)
+	if (media_keys(m) == NULL)
 		return TFS_OK;	/* no keys given: nothing to say yet */
 	memset(&kc, 0, sizeof(kc));
 	kc.cat = cat;
-	kc.keys = m->keys;
+	kc.keys = media_keys(m);
 	kc.err = err;
 	/* Items no key opened are tried again when someone asks for a
 	 * sync (keys may have been added), not at every refresh: one RSA
@@ -562,7 +562,7 @@ record_products(struct catalog *cat, const struct sync_report *rep,
 }
 
 int
-sync_run(struct catalog *cat, const struct media_ctx *m,
+sync_run(struct catalog *cat, struct media *m,
     const struct sync_options *o, struct sync_report *rep,
     struct tfs_error *err)
 {

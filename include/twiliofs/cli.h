@@ -83,7 +83,12 @@ struct cli {
 		int allow_other;	/* -o allow_other */
 		long long uid, gid;	/* -o uid=, gid=; -1: the user's */
 		int umask;		/* -o umask=OCTAL; -1: default */
-		long refresh;		/* -o refresh=SECONDS; 0 never */
+		int refresh;		/* -o refresh=SECONDS; 0 never */
+		int streams;		/* -o streams=N: ranged GETs at
+					 * once for one file read in order */
+		int read_timeout;	/* -o read_timeout=SECONDS: a read
+					 * that waits this long without a
+					 * byte fails (EIO) */
 		long long cache_size;	/* -o cache_size=BYTES[KMG] */
 		char fuse_opts[1024];	/* other -o options, for FUSE */
 	} mount;

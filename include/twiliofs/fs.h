@@ -78,4 +78,8 @@ int fs_main(const struct fs_config *cfg, struct tfs_error *err)
 int fs_check_mountpoint(const char *mnt, struct tfs_error *err)
 	__attribute__((warn_unused_result));
 
+/* Whether the FUSE request the calling thread serves was interrupted
+ * (its caller got a signal): 0 outside a request. */
+int fs_interrupted(void);
+
 #endif

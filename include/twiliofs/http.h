@@ -55,11 +55,19 @@ struct http_request {
 	int (*on_data)(const void *p, size_t n, void *arg);
 	void *arg;
 	size_t body_cap;	/* 0: 4 MiB */
-	const char *if_range;	/* an ETag or HTTP date: a changed object
-				 * answers 200 with all of it, never a
-				 * 206 of another version */
-	/* Polled while the request runs; non-zero gives up at once with
-	 * TFS_ERR_INTERRUPTED (a reader that was interrupted). */
+	/*
+	 * What the object must be: its validator (an ETag, or a
+	 * Last-Modified date; also sent as If-Range, so a changed object
+	 * answers 200 with all of it rather than a 206 of another version)
+	 * and its size. Checked before the first byte of every answer goes
+	 * to on_data, with the Content-Range of a 206 against the range
+	 * asked: a mismatch ends the request with TFS_ERR_CHANGED (another
+	 * version) or TFS_ERR_PROTOCOL (not the range asked for).
+	 */
+	const char *validator;	/* NULL or "": not checked */
+	long long expect_total;	/* -1: not checked */
+	/* Polled while the request runs: 0 goes on; a TFS_ERR_ code gives
+	 * up at once with that code (a reader interrupted, say). */
 	int (*cancelled)(void *arg);
 	void *cancel_arg;
 };
@@ -87,8 +95,9 @@ struct http_response {
  * timeouts, 429 and 5xx; other statuses are returned as they are, for the
  * caller to interpret (0 is returned with resp->status set). Errors:
  * TFS_ERR_NETWORK after the retries (detail: what, which host),
- * TFS_ERR_NOMEM, TFS_ERR_IO when on_data aborted, TFS_ERR_INTERRUPTED
- * when cancelled said so, TFS_ERR_CONFIG when the cafile cannot be read. resp must be released
+ * TFS_ERR_NOMEM, TFS_ERR_IO when on_data aborted, the code cancelled
+ * returned, TFS_ERR_CHANGED / TFS_ERR_PROTOCOL when the answer is not
+ * the object or range asked for (see validator). resp must be released
  * with http_response_free.
  */
 int http_perform(struct http *h, const struct http_request *req,

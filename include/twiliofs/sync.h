@@ -74,7 +74,7 @@ struct sync_report {
  * probed again after its backoff. Returns an error only when the catalog
  * fails (disk, memory); see sync_outcome for how the sync went.
  */
-int sync_run(struct catalog *cat, const struct media_ctx *m,
+int sync_run(struct catalog *cat, struct media *m,
 	const struct sync_options *o, struct sync_report *rep,
 	struct tfs_error *err) __attribute__((warn_unused_result));
 

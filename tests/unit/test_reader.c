@@ -100,18 +100,74 @@ objects_in(const char *cache, long long *total, const char *prefix)
 	return n;
 }
 
+/*
+ * The media every pool of a test gets (pool_new makes one from it):
+ * tests change it, pool_new copies it.
+ */
+static struct media_config tmc;
+static struct {
+	struct reader_pool *pool;
+	struct media *media;
+} pools[16];
+
+static int
+pool_new(struct reader_pool **out, struct reader_config *cfg,
+    struct tfs_error *err)
+{
+	struct media *m = NULL;
+	size_t i;
+	int rc;
+
+	*out = NULL;
+	tmc.offline = cfg->offline;
+	tmc.keys = cfg->keys;
+	rc = media_new(&m, &tmc, err);
+	if (rc != TFS_OK)
+		return rc;
+	cfg->media = m;
+	rc = reader_pool_new(out, cfg, err);
+	for (i = 0; rc == TFS_OK && i < 16 && pools[i].pool != NULL; i++)
+		;
+	if (rc != TFS_OK || i == 16) {
+		reader_pool_free(*out);
+		*out = NULL;
+		media_free(m);
+		return rc != TFS_OK ? rc : TFS_ERR_NOMEM;
+	}
+	pools[i].pool = *out;
+	pools[i].media = m;
+	return TFS_OK;
+}
+
+static void
+pool_free(struct reader_pool *p)
+{
+	size_t i;
+
+	if (p == NULL)
+		return;
+	for (i = 0; i < 16 && pools[i].pool != p; i++)
+		;
+	reader_pool_free(p);
+	if (i < 16) {
+		media_free(pools[i].media);
+		pools[i].pool = NULL;
+	}
+}
+
 static void
 base_config(struct reader_config *c, const char *cache, int offline)
 {
 	memset(c, 0, sizeof(*c));
-	c->api.account_sid = AC;
-	c->api.username = "SKx";
-	c->api.password = "secret";
-	c->api.endpoint = "https://127.0.0.1:1";
-	c->http.max_retries = 1;
-	c->http.backoff_ms = 1;
+	memset(&tmc, 0, sizeof(tmc));
+	tmc.api.account_sid = AC;
+	tmc.api.username = "SKx";
+	tmc.api.password = "secret";
+	tmc.api.endpoint = "https://127.0.0.1:1";
+	tmc.http.max_retries = 1;
+	tmc.http.backoff_ms = 1;
+	tmc.ttl = 600;
 	c->cache_dir = cache;
-	c->ttl = 600;
 	c->offline = offline;
 }
 
@@ -170,7 +226,7 @@ test_offline(void)
 
 	scratch_dir(cache, sizeof(cache), "offline");
 	base_config(&cfg, cache, 1);
-	rc = reader_pool_new(&pool, &cfg, &err);
+	rc = pool_new(&pool, &cfg, &err);
 	if (!CHECK_RC(rc, TFS_OK, "pool: %s", err.detail))
 		return;
 	CHECK(stat(unit_path(path, sizeof(path), cache, "objects"), &st) ==
@@ -204,7 +260,7 @@ test_offline(void)
 	tfs_error_clear(&err);
 	CHECK_RC(reader_open(pool, &it, &r, &err), TFS_ERR_NOKEY,
 	    "no keyring");
-	reader_pool_free(pool);
+	pool_free(pool);
 	pool = NULL;
 
 	if (fx == NULL) {
@@ -219,7 +275,7 @@ test_offline(void)
 	    "keyring: %s", err.detail))
 		return;
 	cfg.keys = kr;
-	if (!CHECK_RC(reader_pool_new(&pool, &cfg, &err), TFS_OK, "pool"))
+	if (!CHECK_RC(pool_new(&pool, &cfg, &err), TFS_OK, "pool"))
 		goto out;
 
 	/* No key of ours opens it: NOKEY naming the key's SID. */
@@ -262,7 +318,7 @@ test_offline(void)
 	/* Online but with a dead media store: opening CBC needs nothing. */
 	cfg.offline = 0;
 	cfg.cache_dir = NULL;
-	if (!CHECK_RC(reader_pool_new(&online, &cfg, &err), TFS_OK, "pool"))
+	if (!CHECK_RC(pool_new(&online, &cfg, &err), TFS_OK, "pool"))
 		goto out;
 	if (CHECK(fixture_item(fx, "gcm_voice_A", &it) == 0, "vector")) {
 		tfs_error_clear(&err);
@@ -293,8 +349,8 @@ test_offline(void)
 		}
 	}
 out:
-	reader_pool_free(online);
-	reader_pool_free(pool);
+	pool_free(online);
+	pool_free(pool);
 	keyring_free(kr);
 }
 
@@ -422,7 +478,7 @@ field(const char *json, size_t i, const char *name, char *out, size_t cap)
 
 /* The item as the catalog would hand it over: resource, then probe. */
 static int
-probe(const struct media_ctx *m, struct entry *e)
+probe(struct media *m, struct entry *e)
 {
 	struct tfs_error err = { 0, "" };
 	struct item *it = &e->it;
@@ -434,10 +490,10 @@ probe(const struct media_ctx *m, struct entry *e)
 	it->kind = kind_of_sid(it->sid);
 	envelope_init(&it->env);
 	if (it->kind == ITEM_VOICE_RECORDING) {
-		rc = twilio_resource_url(m->tw, it->sid, &kind, url,
+		rc = twilio_resource_url(media_api(m), it->sid, &kind, url,
 		    sizeof(url));
 		if (rc == TFS_OK)
-			rc = twilio_get_json(m->tw, it->kind, url, &json,
+			rc = twilio_get_json(media_api(m), it->kind, url, &json,
 			    &err);
 		if (rc == TFS_OK)
 			rc = envelope_from_details(&it->env, json, &err);
@@ -453,12 +509,8 @@ probe(const struct media_ctx *m, struct entry *e)
 static int
 load_account(void)
 {
-	struct http_config hc = { 0 };
-	struct twilio_config tc = { 0 };
 	struct tfs_error err = { 0, "" };
-	struct media_ctx m = { 0 };
-	struct http *h = NULL;
-	struct twilio *tw = NULL;
+	struct media *m = NULL;
 	struct entry *e;
 	char *json, val[4096];
 	size_t i, len;
@@ -467,15 +519,11 @@ load_account(void)
 	json = (char *)unit_read_file(getenv("TFS_MANIFEST"), &len);
 	if (!CHECK(json != NULL, "cannot read TFS_MANIFEST"))
 		return 0;
-	hc.cafile = acct.cafile;
-	tc = acct.cfg.api;
-	if (!CHECK_RC(http_new(&h, &hc, &err), TFS_OK, "http") ||
-	    !CHECK_RC(twilio_new(&tw, &tc, h, &err), TFS_OK, "twilio"))
+	tmc.keys = acct.kr;
+	tmc.offline = 0;
+	if (!CHECK_RC(media_new(&m, &tmc, &err), TFS_OK, "media: %s",
+	    err.detail))
 		goto out;
-	m.tw = tw;
-	m.http = h;
-	m.keys = acct.kr;
-	m.ttl = 600;
 	for (i = 0; field(json, i, "sid", val, sizeof(val)) == 0; i++) {
 		if (acct.n == MAX_ITEMS)
 			break;
@@ -497,7 +545,7 @@ load_account(void)
 		if (field(json, i, "plain", val, sizeof(val)) == 0)
 			e->plain = unit_read_file(val, &e->plain_len);
 		if (!CHECK(e->plain != NULL, "%s: plaintext %s", e->name,
-		    val) || !probe(&m, e))
+		    val) || !probe(m, e))
 			continue;
 		CHECK(e->it.env.plaintext_size == (long long)e->plain_len,
 		    "%s: probed size %lld, plaintext %zu", e->name,
@@ -506,8 +554,7 @@ load_account(void)
 	}
 	ok = CHECK(acct.n >= 10, "only %zu items in the manifest", acct.n);
 out:
-	twilio_free(tw);
-	http_free(h);
+	media_free(m);
 	free(json);
 	return ok;
 }
@@ -721,7 +768,8 @@ test_traffic(struct reader_pool *pool)
 	fprintf(stderr, "test_reader: FIGURE: sequential %d KiB reads of "
 	    "%lld bytes: %zu requests, %lld bytes sent (%lld reads)\n",
 	    CHUNK / KIB, size, s.lines, s.bytes, (size + CHUNK - 1) / CHUNK);
-	CHECK(s.lines <= 8, "sequential read: %zu requests (want <= 8)",
+	/* Windows double from 64 KiB, and run ahead of the reads. */
+	CHECK(s.lines <= 12, "sequential read: %zu requests (want <= 12)",
 	    s.lines);
 	CHECK(s.bytes < size + 64 * KIB, "sequential read: %lld bytes sent "
 	    "for %lld", s.bytes, size);
@@ -866,7 +914,7 @@ test_gcm_concurrent(void)
 	if (!CHECK(e != NULL, "no re_D_oai"))
 		return;
 	cfg.cache_dir = scratch_dir(cache, sizeof(cache), "concurrent");
-	if (!CHECK_RC(reader_pool_new(&pool, &cfg, &err), TFS_OK, "pool"))
+	if (!CHECK_RC(pool_new(&pool, &cfg, &err), TFS_OK, "pool"))
 		return;
 	mark = log_mark();
 	for (i = 0; i < 4; i++) {
@@ -882,16 +930,20 @@ test_gcm_concurrent(void)
 	}
 	s = log_since(mark);
 	CHECK(s.lines == 1, "4 concurrent opens: %zu downloads", s.lines);
-	reader_pool_free(pool);
+	pool_free(pool);
 }
 
 /* Signed URLs that expire between reads, or are expired when issued. */
+/*
+ * Signed URLs that expire between reads, or are expired when issued.
+ * Each part has a pool of its own: signed URLs are kept per media.
+ */
 static void
-test_expiry(struct reader_pool *pool)
+test_expiry(void)
 {
 	struct reader_config cfg = acct.cfg;
 	struct tfs_error err = { 0, "" };
-	struct reader_pool *fresh = NULL;
+	struct reader_pool *p1 = NULL, *p2 = NULL, *p3 = NULL;
 	struct entry *e = find("rt_video_A", 0), *g = find("re_C_docstable_"
 	    "stereo", 0);
 	struct log_sum s;
@@ -901,8 +953,9 @@ test_expiry(struct reader_pool *pool)
 
 	if (!CHECK(e != NULL && g != NULL, "items for the expiry test"))
 		return;
-	if (!control("ttl", "{\"max\":1}") || !open_ok(pool, e, &r))
-		return;
+	if (!CHECK_RC(pool_new(&p1, &cfg, &err), TFS_OK, "pool") ||
+	    !control("ttl", "{\"max\":1}") || !open_ok(p1, e, &r))
+		goto out;
 	mark = log_mark();
 	(void)check_read(r, e, 0, 64 * KIB, "before expiry");
 	sleep_ms(2000);
@@ -915,8 +968,10 @@ test_expiry(struct reader_pool *pool)
 	    s.forbidden);
 	reader_close(r);
 	/* The next link is expired when issued ("max" goes back to none). */
-	if (!control("ttl", "{\"expired_next\":1}") || !open_ok(pool, e, &r))
-		return;
+	if (!control("ttl", "{\"expired_next\":1}") ||
+	    !CHECK_RC(pool_new(&p2, &cfg, &err), TFS_OK, "pool") ||
+	    !open_ok(p2, e, &r))
+		goto out;
 	mark = log_mark();
 	(void)check_read(r, e, 500000, 100 * KIB, "link expired at issue");
 	s = log_since(mark);
@@ -925,16 +980,18 @@ test_expiry(struct reader_pool *pool)
 	reader_close(r);
 	/* A GCM download that starts with an expired link. */
 	cfg.cache_dir = scratch_dir(cache, sizeof(cache), "expiry");
-	if (!CHECK_RC(reader_pool_new(&fresh, &cfg, &err), TFS_OK, "pool") ||
+	if (!CHECK_RC(pool_new(&p3, &cfg, &err), TFS_OK, "pool") ||
 	    !control("ttl", "{\"expired_next\":1}"))
 		goto out;
-	if (open_ok(fresh, g, &r)) {
+	if (open_ok(p3, g, &r)) {
 		(void)check_read(r, g, 0, g->plain_len, "GCM after a 403");
 		reader_close(r);
 	}
 out:
 	(void)control("ttl", "{\"max\":null}");
-	reader_pool_free(fresh);
+	pool_free(p3);
+	pool_free(p2);
+	pool_free(p1);
 }
 
 static double
@@ -959,15 +1016,20 @@ test_down(void)
 	struct reader_pool *pool = NULL;
 	struct entry *e = find("rt_video_A", 0);
 	struct reader *r = NULL;
+	struct media_config saved;
 	char buf[4096];
 	size_t got = 1;
 	double t0, t1;
+	int rc;
 
 	if (!CHECK(e != NULL, "no rt_video_A"))
 		return;
-	cfg.http.max_retries = 2;
-	cfg.http.backoff_ms = 50;
-	if (!CHECK_RC(reader_pool_new(&pool, &cfg, &err), TFS_OK, "pool") ||
+	saved = tmc;
+	tmc.http.max_retries = 2;
+	tmc.http.backoff_ms = 50;
+	rc = pool_new(&pool, &cfg, &err);
+	tmc = saved;
+	if (!CHECK_RC(rc, TFS_OK, "pool") ||
 	    !control("ttl", "{\"max\":1}") || !open_ok(pool, e, &r))
 		goto out;
 	(void)check_read(r, e, 0, 64 * KIB, "before the API fails");
@@ -994,7 +1056,7 @@ out:
 	(void)control("fault", "{\"clear\":true}");
 	(void)control("ttl", "{\"max\":null}");
 	reader_close(r);
-	reader_pool_free(pool);
+	pool_free(pool);
 }
 
 /* Offline: the cache of the first pool serves GCM, nothing else. */
@@ -1013,7 +1075,7 @@ test_offline_account(void)
 	if (!CHECK(g != NULL && c != NULL, "items for the offline test"))
 		return;
 	cfg.offline = 1;
-	if (!CHECK_RC(reader_pool_new(&pool, &cfg, &err), TFS_OK, "pool"))
+	if (!CHECK_RC(pool_new(&pool, &cfg, &err), TFS_OK, "pool"))
 		return;
 	mark = log_mark();
 	if (open_ok(pool, g, &r)) {
@@ -1026,13 +1088,13 @@ test_offline_account(void)
 	s = log_since(mark);
 	CHECK(s.lines == 0, "offline made %zu media requests", s.lines);
 	cfg.cache_dir = scratch_dir(cache, sizeof(cache), "offline-empty");
-	if (CHECK_RC(reader_pool_new(&empty, &cfg, &err), TFS_OK, "pool")) {
+	if (CHECK_RC(pool_new(&empty, &cfg, &err), TFS_OK, "pool")) {
 		tfs_error_clear(&err);
 		CHECK_RC(reader_open(empty, &g->it, &r, &err),
 		    TFS_ERR_NETWORK, "offline GCM, not cached");
 	}
-	reader_pool_free(empty);
-	reader_pool_free(pool);
+	pool_free(empty);
+	pool_free(pool);
 }
 
 /* cache_size: the least recently used files go, open ones stay. */
@@ -1056,7 +1118,7 @@ test_lru(void)
 			return;
 	cfg.cache_dir = scratch_dir(cache, sizeof(cache), "lru");
 	cfg.cache_size = 150000;
-	if (!CHECK_RC(reader_pool_new(&pool, &cfg, &err), TFS_OK, "pool"))
+	if (!CHECK_RC(pool_new(&pool, &cfg, &err), TFS_OK, "pool"))
 		return;
 	for (i = 0; i < 3; i++) {
 		if (!open_ok(pool, e[i], &r))
@@ -1072,14 +1134,23 @@ test_lru(void)
 	    "the most recent file stays");
 	CHECK(objects_in(cache, &total, e[0]->it.sid) == 0,
 	    "the least recent file went");
-	reader_pool_free(pool);
+	pool_free(pool);
 	pool = NULL;
 
-	/* A cap smaller than one file: kept while open, gone after. */
+	/*
+	 * A cap that holds e[0] alone: e[0], open from the cache, stays
+	 * while e[1] comes and goes (a download is named when its last
+	 * reader closes, then trimmed like any other file).
+	 */
 	cfg.cache_dir = scratch_dir(cache, sizeof(cache), "lru-small");
-	cfg.cache_size = 1000;
-	if (!CHECK_RC(reader_pool_new(&pool, &cfg, &err), TFS_OK, "pool"))
+	cfg.cache_size = e[0]->it.env.ciphertext_size + 1;
+	if (!CHECK_RC(pool_new(&pool, &cfg, &err), TFS_OK, "pool"))
 		return;
+	if (!open_ok(pool, e[0], &r))
+		goto out;
+	reader_close(r);
+	CHECK(objects_in(cache, &total, e[0]->it.sid) == 1, "a download "
+	    "that fits is named at close");
 	if (open_ok(pool, e[0], &held)) {
 		if (open_ok(pool, e[1], &r)) {
 			reader_close(r);
@@ -1090,11 +1161,12 @@ test_lru(void)
 		}
 		(void)check_read(held, e[0], 0, e[0]->plain_len, "held");
 		reader_close(held);
-		CHECK(objects_in(cache, &total, NULL) == 0, "everything over "
-		    "the cap goes once closed (%lld bytes left)", total);
+		CHECK(objects_in(cache, &total, NULL) == 1 && total <=
+		    cfg.cache_size, "within the cap once closed (%lld "
+		    "bytes)", total);
 	}
 out:
-	reader_pool_free(pool);
+	pool_free(pool);
 }
 
 static void
@@ -1121,20 +1193,21 @@ test_account(void)
 	    "keyring: %s", err.detail))
 		return;
 	memset(&acct.cfg, 0, sizeof(acct.cfg));
-	acct.cfg.api.account_sid = getenv("TWILIO_ACCOUNT_SID");
-	acct.cfg.api.username = getenv("TWILIO_API_KEY");
-	acct.cfg.api.password = getenv("TWILIO_API_SECRET");
-	acct.cfg.api.endpoint = getenv("TWILIOFS_ENDPOINT");
-	acct.cfg.http.cafile = acct.cafile;
+	memset(&tmc, 0, sizeof(tmc));
+	tmc.api.account_sid = getenv("TWILIO_ACCOUNT_SID");
+	tmc.api.username = getenv("TWILIO_API_KEY");
+	tmc.api.password = getenv("TWILIO_API_SECRET");
+	tmc.api.endpoint = getenv("TWILIOFS_ENDPOINT");
+	tmc.http.cafile = acct.cafile;
+	tmc.ttl = 600;
 	acct.cfg.keys = acct.kr;
 	acct.cfg.cache_dir = scratch_dir(acct.cache, sizeof(acct.cache),
 	    "cache");
 	acct.cfg.cache_size = 64LL * 1024 * 1024;
-	acct.cfg.ttl = 600;
 	(void)control("reset", "{}");
 	if (!load_account())
 		goto out;
-	if (!CHECK_RC(reader_pool_new(&pool, &acct.cfg, &err), TFS_OK,
+	if (!CHECK_RC(pool_new(&pool, &acct.cfg, &err), TFS_OK,
 	    "pool: %s", err.detail))
 		goto out;
 	test_items(pool);
@@ -1144,12 +1217,12 @@ test_account(void)
 	test_cbc_integrity(pool);
 	test_gcm(pool);
 	test_gcm_concurrent();
-	test_expiry(pool);
+	test_expiry();
 	test_down();
 	test_offline_account();
 	test_lru();
 out:
-	reader_pool_free(pool);
+	pool_free(pool);
 	for (i = 0; i < acct.n; i++)
 		free(acct.e[i].plain);
 	keyring_free(acct.kr);
