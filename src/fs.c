@@ -455,7 +455,8 @@ fill_stat(struct fs *fs, struct tree *t, const struct node *n,
 		st->st_mode = S_IFREG | fs->fmode;
 		st->st_size = n->item->env.plaintext_size > 0 ?
 		    n->item->env.plaintext_size : 0;
-		st->st_blocks = (st->st_size + 511) / 512;
+		/* No sum that could overflow, whatever the size. */
+		st->st_blocks = st->st_size / 512 + (st->st_size % 512 != 0);
 		break;
 	case NODE_LINK:
 		st->st_mode = S_IFLNK | 0777;
@@ -1009,15 +1010,25 @@ make_args(const struct fs_config *cfg, struct fuse_args *args,
 	    TFS_OK;
 }
 
+/* libfuse's default max_threads, and ours: readers of a stalled object
+ * each hold a thread for up to read_timeout, and must not hold them all
+ * (a read of another file would wait for one). */
+#define LIBFUSE_MAX_THREADS 10
+#define MAX_THREADS 64
+
 /*
  * The multi-threaded loop. libfuse 3.14's fuse_main hands an unset
  * max_idle_threads (UINT_MAX) to the setter, which then complains on
  * every mount; set only what the user gave (-o max_idle_threads,
- * max_threads, clone_fd), else libfuse's defaults stand.
+ * max_threads, clone_fd), else libfuse's defaults stand, but for
+ * max_threads: ours.
  */
 static int
-loop_mt(struct fuse *f, const struct fuse_cmdline_opts *o)
+loop_mt(struct fuse *f, const struct fuse_cmdline_opts *o,
+    const char *fuse_opts)
 {
+	unsigned threads = o->max_threads;
+
 	struct fuse_loop_config *lc = fuse_loop_cfg_create();
 	int res;
 
@@ -1026,7 +1037,10 @@ loop_mt(struct fuse *f, const struct fuse_cmdline_opts *o)
 	fuse_loop_cfg_set_clone_fd(lc, (unsigned)o->clone_fd);
 	if (o->max_idle_threads != UINT_MAX)
 		fuse_loop_cfg_set_idle_threads(lc, o->max_idle_threads);
-	fuse_loop_cfg_set_max_threads(lc, o->max_threads);
+	if (threads == LIBFUSE_MAX_THREADS && (fuse_opts == NULL ||
+	    strstr(fuse_opts, "max_threads=") == NULL))
+		threads = MAX_THREADS;
+	fuse_loop_cfg_set_max_threads(lc, threads);
 	res = fuse_loop_mt(f, lc);
 	fuse_loop_cfg_destroy(lc);
 	return res;
@@ -1050,8 +1064,9 @@ warn_lost_logs(int foreground)
  */
 static int
 run_session(struct fuse *f, const struct fuse_cmdline_opts *o,
-    const char *mnt, struct tfs_error *err)
+    const struct fs_config *cfg, struct tfs_error *err)
 {
+	const char *mnt = cfg->mountpoint;
 	int res;
 
 	warn_lost_logs(o->foreground);
@@ -1060,7 +1075,7 @@ run_session(struct fuse *f, const struct fuse_cmdline_opts *o,
 		    "the background; try -f", mnt);
 	if (!o->foreground)
 		log_use_syslog();
-	res = o->singlethread ? fuse_loop(f) : loop_mt(f, o);
+	res = o->singlethread ? fuse_loop(f) : loop_mt(f, o, cfg->fuse_opts);
 	if (res > 0)
 		log_msg(TFS_LOG_INFO, "%s: %s: unmounting", mnt,
 		    strsignal(res));
@@ -1110,7 +1125,7 @@ serve(struct fs *fs, struct fuse_args *args, struct tfs_error *err)
 		    "/dev/fuse there?)", mnt);
 		goto out;
 	}
-	rc = run_session(f, &o, mnt, err);
+	rc = run_session(f, &o, fs->cfg, err);
 	stop_refresher(fs);
 	fuse_unmount(f);
 out:
