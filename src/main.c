@@ -505,7 +505,8 @@ get_resource(struct session *s, struct item *it, struct tfs_error *err)
 	char *json = NULL;
 	int rc;
 
-	rc = twilio_resource_url(media_api(s->media), it->sid, &it->kind, url, sizeof(url));
+	rc = twilio_resource_url(media_api(s->media), it->sid, &it->kind, url,
+	    sizeof(url));
 	if (rc != TFS_OK || it->kind == 0)
 		return tfs_error_set(err, TFS_ERR_USAGE, "'%.40s' is not the "
 		    "SID of a video recording (RT…), composition (CJ…), "

@@ -31,7 +31,7 @@ struct held {
 	struct held *next;
 	int refs;			/* openers that hold it */
 	int busy;			/* a download or naming under way */
-	int fd;				/* verified, not named yet; or -1 */
+	int fd;			/* verified, unnamed yet; or -1 */
 	char tmp[PATH_MAX];		/* its temp name, if it has one */
 	char name[OBJCACHE_KEY_LEN];
 };

@@ -38,6 +38,8 @@
 #define POOL_WINDOW_CAP (40LL * 1024 * 1024)
 /* A GCM download's ranges. */
 #define GCM_PIECE (4 * 1024 * 1024)
+/* Bytes a window takes in between wake-ups of the reads waiting on it. */
+#define WAKE_BYTES (128 * 1024)
 /* How often a waiting read looks at its deadline and at interrupts. */
 #define WAIT_SLICE_MS 100
 /*
@@ -52,7 +54,7 @@ struct reader_pool {
 	pthread_mutex_t mu;		/* failures, window_bytes */
 	size_t failures;
 	char last_sid[ITEM_SID_LEN + 1];
-	long long window_bytes;		/* window memory of all readers */
+	long long window_bytes;		/* memory of all windows */
 	struct media *media;
 	struct objcache *oc;		/* NULL without cache_dir */
 	const struct keyring *keys;
@@ -78,6 +80,7 @@ struct window {
 	enum win_state state;
 	long long start, end;
 	long long ready;		/* bytes from start readers may use */
+	long long told;			/* ready at the last wake-up */
 	unsigned char *mem;		/* kept across loads */
 	size_t cap;
 	unsigned long long used;	/* LRU tick */
@@ -297,7 +300,7 @@ decrypt_blocks(struct window *w, const unsigned char *in, size_t n)
 	size_t room = w->cap - (size_t)w->plain;
 
 	if (n > room)
-		n = room - room % CRYPTO_BLOCK;	/* past end: not needed */
+		n = room - room % CRYPTO_BLOCK;	/* the rest: unneeded */
 	if (n == 0)
 		return 0;
 	if (crypto_cbc_decrypt(w->cbc, w->prev, in, n, w->mem + w->plain) !=
@@ -356,8 +359,11 @@ window_data(const void *data, size_t n, void *arg)
 		return rc;	/* used whole, once done */
 	pthread_mutex_lock(&r->mu);
 	w->ready = usable(r, w);
-	if (r->waiting > 0)
+	/* Wake waiters per FUSE read's worth, not per network chunk. */
+	if (r->waiting > 0 && w->ready - w->told >= WAKE_BYTES) {
+		w->told = w->ready;
 		pthread_cond_broadcast(&r->cv);
+	}
 	pthread_mutex_unlock(&r->mu);
 	return rc;
 }
@@ -453,6 +459,7 @@ window_load(struct reader *r, struct window *w, long long ws, long long we,
 	w->start = ws;
 	w->end = we;
 	w->ready = 0;
+	w->told = 0;
 	w->plain = 0;
 	w->raw = raw;
 	w->lead_left = lead;

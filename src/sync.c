@@ -175,8 +175,8 @@ list_kind(struct catalog *cat, struct media *m,
 	int rc = TFS_OK, again;
 
 	*fatal = 0;
-	if (twilio_list_url(media_api(m), kind, o->page_size, url, sizeof(url)) !=
-	    TFS_OK)
+	if (twilio_list_url(media_api(m), kind, o->page_size, url,
+	    sizeof(url)) != TFS_OK)
 		return tfs_error_set(err, TFS_ERR_CONFIG, "list URL too long");
 	for (; !cancelled(o);) {
 		again = seen_add(&seen, url);
@@ -209,8 +209,8 @@ list_kind(struct catalog *cat, struct media *m,
 		}
 		if (o->incremental && page.added == 0 && page.changed == 0)
 			break;
-		rc = twilio_page_url(media_api(m), kind, page.next, url, sizeof(url),
-		    err);
+		rc = twilio_page_url(media_api(m), kind, page.next, url,
+		    sizeof(url), err);
 		if (rc != TFS_OK)
 			break;
 	}
@@ -346,8 +346,9 @@ probe_one(struct catalog *cat, struct media *m, struct item *it,
 		part.part = (int)i;
 		envelope_init(&part.env);
 		part.media_known = 0;
-		if (twilio_media_api_url(media_api(m), it->kind, it->sid, part.part,
-		    part.media_url, sizeof(part.media_url)) != TFS_OK)
+		if (twilio_media_api_url(media_api(m), it->kind, it->sid,
+		    part.part, part.media_url, sizeof(part.media_url)) !=
+		    TFS_OK)
 			break;
 		rc = catalog_add_part(cat, it->sid, part.part, part.media_url,
 		    err);
