@@ -66,6 +66,9 @@ TFS_TEST_READER=$build/asan/test_reader TFS_WORK=$work/reader \
 TWILIOFS=$build/asan/twiliofs TWILIOFS_FAST=$top/twiliofs \
 	TFS_WORK=$work/mount \
 	run integration/mount bash tests/integration/test_mount.sh
+# A media store that lies or stalls: checked, never trusted (issue 9 §7).
+TWILIOFS=$build/asan/twiliofs TFS_WORK=$work/store \
+	run integration/store bash tests/integration/test_store.sh
 
 echo "summary: $pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ] || { echo "failed:$failed"; exit 1; }

@@ -17,7 +17,8 @@ under /{product} (video, api, intelligence, accounts), as twiliofs's
 /__control/... (no auth) switches faults, products, per-item media
 failures and the real API's other shapes (voice media as a body, plain
 transcripts, external media, next-page links, malformed records, Range-less
-objects), changes objects' ETags, and reports counters.
+objects, another media store for some items), changes objects' ETags, and
+reports counters.
 """
 
 import base64
@@ -97,7 +98,7 @@ def empty_shape():
     """/__control/shape's settings at start (see README.md)."""
     return {"voice_media": "redirect", "unencrypted": [], "external": {},
             "next_page": None, "malformed": None, "norange": [],
-            "missing_part": {}}
+            "missing_part": {}, "media_origin": {}}
 
 
 class Account:
@@ -262,7 +263,9 @@ class Account:
             ttl = min(ttl, self.ttl_max)
         return ttl
 
-    def signed_url(self, uri, ttl):
+    def signed_url(self, uri, ttl, sid=None):
+        """A signed link to uri on the media store: nginx, or the origin
+        /__control/shape media_origin gives sid's media."""
         expires = int(time.time()) + ttl
         with self.expiry_lock:
             # "Short URL lifetime" taken to its end: a link that has
@@ -275,7 +278,8 @@ class Account:
                              .encode()).digest()
         sig = base64.urlsafe_b64encode(digest).decode().rstrip("=")
         return "%s%s?AWSAccessKeyId=AKIATWILIOFSTEST0001&Expires=%d&" \
-               "Signature=%s" % (self.media_base, uri, expires, sig)
+               "Signature=%s" % (self.shape["media_origin"].get(
+                   sid, self.media_base), uri, expires, sig)
 
     # ---- /__control/shape next_page and malformed ----------------------
     def shaped_page(self, kind, page, token):
@@ -893,6 +897,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
             for s in v:
                 sid_of(s, ("transcript",))
             return dict(v)
+        if key == "media_origin":
+            if not isinstance(v, dict) or not all(
+                    isinstance(u, str) and re.fullmatch(
+                        r"https://[^/?#\s]+", u) for u in v.values()):
+                raise ValueError("media_origin must map SIDs to origins "
+                                 "(https://HOST:PORT, no path)")
+            for s in v:
+                sid_of(s, LIST_KINDS)
+            return dict(v)
         if key == "external":
             if not isinstance(v, dict) or not all(
                     isinstance(u, str) for u in v.values()):
@@ -1024,7 +1037,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if acct.status_of(it) != "completed" or not it["parts"]:
             raise not_found(path)
         url = acct.signed_url(acct.object_uri(it, it["parts"][0]),
-                              acct.ttl(self.ttl_param()))
+                              acct.ttl(self.ttl_param()), it["sid"])
         self.send(302, {"redirect_to": url}, headers={"Location": url})
 
     def voice_body(self, f, retagged):
@@ -1067,7 +1080,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                                        sub)
         if sub.startswith("/Sentences"):
             body = {"location": acct.signed_url(
-                        acct.object_uri(it, it["parts"][0]), ttl),
+                        acct.object_uri(it, it["parts"][0]), ttl,
+                        it["sid"]),
                     "transcript_sid": it["sid"], "url": url}
         else:
             # shape missing_part: that operator result's link names an
@@ -1075,7 +1089,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             gone = acct.shape["missing_part"].get(it["sid"])
             body = {"locations": [acct.signed_url(
                         acct.object_uri(it, p) + (".missing" if n == gone
-                                                  else ""), ttl)
+                                                  else ""), ttl,
+                                                  it["sid"])
                                   for n, p in enumerate(it["parts"][1:], 1)],
                     "transcript_sid": it["sid"], "url": url}
         self.send(200, body, headers={"X-Rate-Limit-Limit": "100",

@@ -1076,6 +1076,32 @@ def check_norange(env):
          "norange [] : normal URLs again")
 
 
+def check_media_origin(env):
+    rt = first(env, "rt_video_A")
+    re_ = first(env, "re_A_docsget")
+    gt = first(env, "gt_A")
+    other = "https://127.0.0.1:1"      # never connected to: URLs only
+    env.ctl("shape", {"media_origin": {rt["sid"]: other, re_["sid"]: other,
+                                       gt["sid"]: other}})
+    urls = [media_url(env, e)[1] for e in (rt, re_, gt)]
+    ops = env.ctl("shape", {})["media_origin"]
+    _, u4 = media_url(env, first(env, "cj_webm_A"))
+    T.ok(all(u and u.startswith(other + "/") for u in urls) and
+         urls[0].startswith(other + rt["object"] + "?") and
+         u4.startswith(env.env["TFS_MEDIA_BASE"] + "/") and
+         ops == {rt["sid"]: other, re_["sid"]: other, gt["sid"]: other},
+         "media_origin: those items' signed URLs (video, voice, transcript) "
+         "name that origin, with the same path; others nginx's", str(urls))
+    r = env.curl("%s/shape" % env.control, auth=False, method="POST",
+                 data={"media_origin": {rt["sid"]: other + "/path"}})
+    T.ok(r.status == 400, "media_origin: an origin with a path is refused",
+         repr(r))
+    env.ctl("shape", {"media_origin": None})
+    _, u = media_url(env, rt)
+    T.ok(u and u.startswith(env.env["TFS_MEDIA_BASE"] + "/"),
+         "media_origin null: nginx's URLs again", str(u))
+
+
 def check_retag(env):
     # a reserve item, so parallel tests on the same cache are not disturbed
     e = first(env, "cj_reserve_webm_D")
@@ -1115,7 +1141,8 @@ def check_switch_reset(env):
                                     "mode": "self"},
                       "malformed": {"kind": "video_recording",
                                     "records": [1]},
-                      "norange": [gt["sid"]]})
+                      "norange": [gt["sid"]],
+                      "media_origin": {rt["sid"]: "https://127.0.0.1:1"}})
     env.ctl("reset")
     r1, u1 = media_url(env, rt)
     r2, _ = media_url(env, re_)
@@ -1123,6 +1150,7 @@ def check_switch_reset(env):
     jt = env.api("/intelligence/v2/Transcripts/%s" % gt["sid"]).json()
     T.ok(r1.status == 302 and r2.status == 302 and r3.status == 200 and
          "/norange" not in u3 and jt["encryption_credential_sid"] and
+         u1.startswith(env.env["TFS_MEDIA_BASE"] + "/") and
          env.api(path).json() == normal,
          "reset clears product, media_fail and every shape setting",
          str([r1.status, r2.status, r3.status]))
@@ -1140,7 +1168,7 @@ def main(argv):
                       check_control, check_product, check_media_fail,
                       check_voice_body, check_unencrypted, check_external,
                       check_next_page, check_malformed, check_norange,
-                      check_retag, check_switch_reset):
+                      check_media_origin, check_retag, check_switch_reset):
             try:
                 check(env)
             except Exception as e:      # a broken check is a failure
