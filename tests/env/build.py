@@ -74,9 +74,42 @@ def mtime(path):
         return None
 
 
-# TFS_ENV_BIG_MIB=N adds "rt_big": an N MiB CBC video recording of random
-# bytes, for benchmarks (make bench); never in the tests' default cache.
-BIG_MIB = int(os.environ.get("TFS_ENV_BIG_MIB", "0") or 0)
+# Opt-in items for benchmarks (make bench); never in the tests' default
+# cache (README.md here, "Benchmark items"):
+#   TFS_ENV_BIG_MIB=N      "rt_big": N MiB of random bytes, a CBC-256 video
+#                          recording (key A)
+#   TFS_ENV_BIG_GCM_MIB=N  "re_big": N MiB of random bytes, an AES-256-GCM
+#                          voice recording (key A)
+#   TFS_ENV_MANY=KxM       "rt_many_1".."rt_many_K": K CBC-256 video
+#                          recordings of M MiB of random bytes each (key A)
+#   TFS_ENV_LONG_MIN=N     "rt_long": a real VP8 .mkv of N minutes, 320x240,
+#                          about 1 Mbit/s, a key frame every second, CBC-256
+#                          (key A): for `ffmpeg -ss` into a long recording
+
+
+def env_int(name):
+    value = os.environ.get(name, "") or "0"
+    if not value.isdigit():
+        die("%s must be a whole number, not %r" % (name, value))
+    return int(value)
+
+
+def env_many():
+    value = os.environ.get("TFS_ENV_MANY", "") or "0x0"
+    count, _, mib = value.partition("x")
+    if not (count.isdigit() and mib.isdigit()):
+        die("TFS_ENV_MANY must be COUNTxMIB (e.g. 8x64), not %r" % value)
+    return int(count), int(mib)
+
+
+BIG_MIB = env_int("TFS_ENV_BIG_MIB")
+BIG_GCM_MIB = env_int("TFS_ENV_BIG_GCM_MIB")
+MANY_COUNT, MANY_MIB = env_many()
+LONG_MIN = env_int("TFS_ENV_LONG_MIN")
+# What the opt-ins asked for, kept in CACHE/.big: a cache built for other
+# values is built again.
+OPTIN = "big=%d gcm=%d many=%dx%d long=%d" % (
+    BIG_MIB, BIG_GCM_MIB, MANY_COUNT, MANY_MIB, LONG_MIN)
 
 
 def is_current(cache):
@@ -85,11 +118,10 @@ def is_current(cache):
         return False
     try:
         with open(os.path.join(cache, ".big")) as f:
-            if int(f.read().strip() or 0) != BIG_MIB:
+            if f.read().strip() != OPTIN:
                 return False
     except FileNotFoundError:
-        if BIG_MIB:
-            return False
+        return False
     for dep in (SELF, MKFIX, ENCPY, os.path.join(cache, "fixtures", ".done")):
         t = mtime(dep)
         if t is None or t >= stamp:
@@ -409,6 +441,25 @@ if BIG_MIB:
                       date="2024-05-04T12:00:00Z", media=("raw", BIG_MIB),
                       scheme="cbc", bits=256, key="A", lenhdr=True, room=0,
                       codec="VP8"))
+if BIG_GCM_MIB:
+    # media[3] is the channel count, as for the ("wav", ...) items
+    SPECS.append(dict(name="re_big", kind="voice_recording",
+                      date="2024-05-04T12:00:00Z",
+                      media=("raw", BIG_GCM_MIB, "wav", 1), scheme="gcm",
+                      key="A", spelling="docs-get"))
+if MANY_MIB:
+    for n in range(1, MANY_COUNT + 1):
+        SPECS.append(dict(name="rt_many_%d" % n, kind="video_recording",
+                          date="2024-05-04T13:%02d:00Z" % (n % 60),
+                          media=("raw", MANY_MIB), scheme="cbc", bits=256,
+                          key="A", lenhdr=True, room=2, codec="VP8"))
+if LONG_MIN:
+    SPECS.append(dict(name="rt_long", kind="video_recording",
+                      date="2024-05-04T14:00:00Z",
+                      media=("mkv", "320x240", LONG_MIN * 60, "testsrc2",
+                             "1M", 12),
+                      scheme="cbc", bits=256, key="A", lenhdr=True, room=2,
+                      codec="VP8"))
 
 PREFIX = {"video_recording": "RT", "composition": "CJ",
           "voice_recording": "RE", "transcript": "GT"}
@@ -444,12 +495,13 @@ def make_media(spec, base):
         out = base + ".wav"
         ff_wav(out, m[1], m[2], m[3])
         return [(out, "wav")]
-    if kind == "raw":	# random bytes, m[1] MiB, in an .mkv name
-        out = base + ".mkv"
+    if kind == "raw":	# random bytes, m[1] MiB, in an .mkv (or m[2]) name
+        container = m[2] if len(m) > 2 else "mkv"
+        out = base + "." + container
         with open(out, "wb") as f:
             for _ in range(m[1]):
                 f.write(os.urandom(1 << 20))
-        return [(out, "mkv")]
+        return [(out, container)]
     raise ValueError(kind)
 
 
@@ -486,7 +538,7 @@ def build(cache):
         os.rename(os.path.join(b, name), dst)
     os.rmdir(b)
     with open(os.path.join(cache, ".big"), "w") as f:
-        f.write("%d\n" % BIG_MIB)
+        f.write(OPTIN + "\n")
     with open(os.path.join(cache, ".done"), "w") as f:
         f.write(account + "\n")
 

@@ -156,6 +156,26 @@ listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # ---- nginx -----------------------------------------------------------------
 ng=$dir/nginx
+
+# TFS_ENV_CAPPED="RATE REQS" (e.g. "20m 20"), opt-in for benchmarks: a media
+# store modelled on S3 over the internet, where one stream is capped and
+# every request costs time. Each response is sent at most at RATE bytes/s
+# (nginx limit_rate; k and m suffixes) and the store admits REQS requests a
+# second in all (limit_req); excess requests wait their turn (burst, no
+# nodelay) instead of being refused, up to 1000 waiting (more get 503, as
+# S3 answers SlowDown). The kernel here has no netem.
+capped_http='' capped_server=''
+if [ -n "${TFS_ENV_CAPPED:-}" ]; then
+	read -r cap_rate cap_reqs cap_extra <<<"$TFS_ENV_CAPPED"
+	[[ $cap_rate =~ ^[1-9][0-9]*[kKmM]?$ && $cap_reqs =~ ^[1-9][0-9]*$ &&
+		-z $cap_extra ]] ||
+		fail "TFS_ENV_CAPPED must be \"RATE REQS\" (e.g. \"20m 20\"), not \"$TFS_ENV_CAPPED\""
+	# $server_name is the same for every request: one zone for the store
+	capped_http="limit_req_zone \$server_name zone=tfs_capped:1m rate=${cap_reqs}r/s;"
+	capped_server="limit_rate $cap_rate; limit_req zone=tfs_capped burst=1000;"
+	note "capped media store: $cap_rate bytes/s per request, $cap_reqs requests/s"
+fi
+
 write_nginx_conf() { # PORT
 	local user=
 	[ "$(id -u)" -eq 0 ] && user="user $(id -un) $(id -gn);"
@@ -182,6 +202,7 @@ http {
     sendfile on;
     keepalive_timeout 65;
     types { }
+    $capped_http
     server {
         listen 127.0.0.1:$1 ssl;
         server_name 127.0.0.1 localhost;
@@ -190,6 +211,7 @@ http {
         ssl_protocols TLSv1.2 TLSv1.3;
         root $cache/objects;
         default_type application/xml;
+        $capped_server
 
         # S3-style pre-signed URLs: ?Expires=EPOCH&Signature=MD5 (base64url)
         secure_link \$arg_Signature,\$arg_Expires;

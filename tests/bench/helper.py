@@ -1,0 +1,174 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""helper.py - the small measurements of tests/bench/read.sh that a shell
+cannot time well (a process start would swamp a 1 ms read) and a few
+look-ups. Times are taken inside this process around the reads only.
+
+  helper.py item MANIFEST NAME      SID PATH ENC_SIZE PLAIN_SIZE PLAIN SHA256
+                                    (PATH: the file's path in the mount,
+                                    PLAIN: the plaintext in the env's cache)
+  helper.py offsets SIZE N LEN      N offsets in [0, SIZE-LEN], fixed seed
+  helper.py first-byte FILE         seconds to open FILE and read 1 byte
+  helper.py pread FILE LEN OFFSETS  seconds per LEN-byte read, one a line
+  helper.py stride FILE READ SKIP   read READ MiB, skip SKIP MiB, to the
+                                    end, 1 MiB reads: "BYTES SECONDS"
+  helper.py log LOG FROM            nginx access log lines after byte FROM:
+                                    "REQUESTS BYTES" (sum of body_bytes_sent)
+  helper.py median                  median of the numbers on stdin
+  helper.py ratio FILE_A FILE_B     median of A[i] / B[i], the numbers one
+                                    a line (run i of A and of B)
+"""
+import json
+import os
+import random
+import statistics
+import sys
+import time
+
+MIB = 1 << 20
+
+# Where each kind lives in the mount (DESIGN.md section 3).
+DIRS = {"video_recording": "video/recordings",
+        "composition": "video/compositions",
+        "voice_recording": "voice/recordings"}
+
+
+def item(manifest, name):
+    with open(manifest) as f:
+        entries = json.load(f)
+    for e in entries:
+        if e["name"] == name and e["part"] == 0:
+            path = "%s/%s/%s.%s" % (DIRS[e["kind"]], e["date_created"][:10],
+                                    e["sid"], e["container"])
+            print(e["sid"], path, e["enc_size"], e["plain_size"],
+                  e["plain"], e["plain_sha256"])
+            return 0
+    sys.stderr.write("helper.py: no item %s in %s\n" % (name, manifest))
+    return 1
+
+
+def offsets(size, n, length):
+    # The same offsets in every run and for every reader (twiliofs and
+    # curl), so the runs compare; not aligned to anything, as a player's
+    # or a scanner's reads are not.
+    rng = random.Random(9)
+    for _ in range(n):
+        print(rng.randrange(0, size - length + 1))
+    return 0
+
+
+def first_byte(path):
+    t0 = time.perf_counter()
+    fd = os.open(path, os.O_RDONLY)
+    data = os.read(fd, 1)
+    t1 = time.perf_counter()
+    os.close(fd)
+    if len(data) != 1:
+        sys.stderr.write("helper.py: %s: no first byte\n" % path)
+        return 1
+    print("%.6f" % (t1 - t0))
+    return 0
+
+
+def pread(path, length, offs):
+    fd = os.open(path, os.O_RDONLY)
+    times = []
+    for off in offs:
+        t0 = time.perf_counter()
+        data = os.pread(fd, length, off)
+        t1 = time.perf_counter()
+        if len(data) != length:
+            sys.stderr.write("helper.py: %s: short read at %d: %d bytes\n"
+                             % (path, off, len(data)))
+            return 1
+        times.append(t1 - t0)
+    os.close(fd)
+    for t in times:
+        print("%.6f" % t)
+    return 0
+
+
+def stride(path, read_mib, skip_mib):
+    fd = os.open(path, os.O_RDONLY)
+    total = 0
+    t0 = time.perf_counter()
+    while True:
+        got = 0
+        while got < read_mib * MIB:
+            data = os.read(fd, MIB)
+            if not data:
+                break
+            got += len(data)
+        total += got
+        if got < read_mib * MIB:
+            break
+        if skip_mib:
+            os.lseek(fd, skip_mib * MIB, os.SEEK_CUR)
+    t1 = time.perf_counter()
+    os.close(fd)
+    print(total, "%.6f" % (t1 - t0))
+    return 0
+
+
+def log(path, start):
+    # format tfs: $remote_addr [$time_iso8601] "$request" $status
+    # $body_bytes_sent "$http_range" "$http_authorization" rt=$request_time
+    requests = sent = 0
+    with open(path, "rb") as f:
+        f.seek(start)
+        for line in f:
+            fields = line.decode("utf-8", "replace").split('"')
+            if len(fields) < 3:
+                continue
+            status_bytes = fields[2].split()
+            requests += 1
+            sent += int(status_bytes[1])
+    print(requests, sent)
+    return 0
+
+
+def median():
+    values = [float(v) for v in sys.stdin.read().split()]
+    if not values:
+        return 1
+    m = statistics.median(values)
+    print("%d" % m if m == int(m) else "%.6f" % m)
+    return 0
+
+
+def ratio(path_a, path_b):
+    def numbers(path):
+        with open(path) as f:
+            return [float(v) for v in f.read().split()]
+    a, b = numbers(path_a), numbers(path_b)
+    if not a or len(a) != len(b) or min(b) <= 0:
+        print("-")
+        return 0
+    print("%.2f" % statistics.median(x / y for x, y in zip(a, b)))
+    return 0
+
+
+def main(argv):
+    cmd, args = argv[1], argv[2:]
+    if cmd == "item":
+        return item(args[0], args[1])
+    if cmd == "offsets":
+        return offsets(int(args[0]), int(args[1]), int(args[2]))
+    if cmd == "first-byte":
+        return first_byte(args[0])
+    if cmd == "pread":
+        return pread(args[0], int(args[1]), [int(o) for o in args[2:]])
+    if cmd == "stride":
+        return stride(args[0], int(args[1]), int(args[2]))
+    if cmd == "log":
+        return log(args[0], int(args[1]))
+    if cmd == "median":
+        return median()
+    if cmd == "ratio":
+        return ratio(args[0], args[1])
+    sys.stderr.write(__doc__)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
