@@ -54,7 +54,7 @@ struct media {
 	struct conn *owner;		/* media_api's */
 	struct signed_url urls[URLS];
 	struct media_fetch *queue, *queue_tail;
-	int workers, workers_idle, stopping;
+	int queued, workers, workers_idle, stopping;
 
 	struct twilio_config api;	/* strings below */
 	struct http_config http;
@@ -521,6 +521,7 @@ worker(void *arg)
 		m->queue = f->next;
 		if (m->queue == NULL)
 			m->queue_tail = NULL;
+		m->queued--;
 		pthread_mutex_unlock(&m->mu);
 		tfs_error_clear(&e);
 		rc = m->stopping ? tfs_error_set(&e, TFS_ERR_INTERRUPTED,
@@ -549,8 +550,9 @@ media_fetch_start(struct media *m, struct media_fetch *f)
 	else
 		m->queue = f;
 	m->queue_tail = f;
+	m->queued++;
 	/* A worker per fetch in flight: a stalled one never holds others. */
-	if (m->workers_idle == 0 && m->workers < WORKERS_MAX) {
+	if (m->queued > m->workers_idle && m->workers < WORKERS_MAX) {
 		m->workers++;
 		spawn = 1;
 	}
@@ -573,6 +575,7 @@ media_fetch_start(struct media *m, struct media_fetch *f)
 		m->queue = f->next;
 		if (m->queue == NULL)
 			m->queue_tail = NULL;
+		m->queued--;
 	} else {
 		f = NULL;
 	}

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* reader.c - decrypted reads of one item: CBC windows, verified GCM. */
+#define _GNU_SOURCE	/* MAP_ANONYMOUS, MADV_DONTDUMP */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -7,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -257,6 +259,33 @@ budget_charge(struct reader_pool *p, long long bytes)
 
 /* --- window fetches (they run on media's workers) --- */
 
+/*
+ * Plaintext memory: mapped, not malloc'd, so that what is freed goes
+ * back to the system at once (the budget is what the process holds,
+ * with no allocator high-water mark above it), and left out of core
+ * dumps.
+ */
+static unsigned char *
+plain_alloc(size_t n)
+{
+	void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE |
+	    MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	(void)madvise(p, n, MADV_DONTDUMP);
+	return p;
+}
+
+static void
+plain_free(unsigned char *p, size_t n)
+{
+	if (p == NULL)
+		return;
+	OPENSSL_cleanse(p, n);
+	(void)munmap(p, n);
+}
+
 /* Make at least n bytes of w->mem; old content need not be kept. */
 static int
 window_room(struct reader *r, struct window *w, size_t n)
@@ -265,13 +294,10 @@ window_room(struct reader *r, struct window *w, size_t n)
 
 	if (w->cap >= n)
 		return 0;
-	mem = malloc(n);
+	mem = plain_alloc(n);
 	if (mem == NULL)
 		return -1;
-	if (w->mem != NULL) {
-		OPENSSL_cleanse(w->mem, w->cap);
-		free(w->mem);
-	}
+	plain_free(w->mem, w->cap);
 	budget_charge(r->pool, (long long)n - (long long)w->cap);
 	w->mem = mem;
 	w->cap = n;
@@ -695,6 +721,37 @@ start_all(struct reader *r, struct window **list, int n)
 }
 
 /*
+ * A window for a read that missed at pos and wants up to end, sized by
+ * its cursor c (within the budget, else only what is asked), loaded but
+ * not started; NULL when every window is being fetched. With r->mu.
+ */
+static struct window *
+window_for_miss(struct reader *r, const struct cursor *c, long long pos,
+    long long end, int *nomem)
+{
+	long long want = end - pos > c->size ? end - pos : c->size, ws;
+	struct window *w;
+
+	*nomem = 0;
+	w = window_slot(r, -1);
+	if (w == NULL)
+		w = window_slot(r, r->size);
+	if (w == NULL)
+		return NULL;
+	if (want > WINDOW_MAX && want > end - pos)
+		want = WINDOW_MAX;
+	if (!budget_allows(r->pool, want - (long long)w->cap))
+		want = end - pos;	/* only what is asked */
+	ws = pos - pos % CRYPTO_BLOCK;
+	if (window_load(r, w, ws, window_end(r, ws, want + pos - ws), 0) !=
+	    0) {
+		*nomem = 1;
+		return NULL;
+	}
+	return w;
+}
+
+/*
  * Copy plaintext [off, end) into buf from the windows, loading what is
  * missing, and keep the read-ahead going. Several threads may do this at
  * once on one reader: a range one is loading is waited for by the
@@ -705,10 +762,10 @@ read_windows(struct reader *r, char *buf, long long off, long long end,
     struct tfs_error *err)
 {
 	struct window *w, *list[STREAMS_MAX + 1];
-	long long pos = off, avail, want;
+	long long pos = off, avail;
 	struct cursor *c;
 	double t0 = now_s();
-	int rc = TFS_OK, n;
+	int rc = TFS_OK, n, nomem;
 	size_t k;
 
 	pthread_mutex_lock(&r->mu);
@@ -719,48 +776,27 @@ read_windows(struct reader *r, char *buf, long long off, long long end,
 	pthread_mutex_lock(&r->mu);
 	while (pos < end && rc == TFS_OK) {
 		w = window_at(r, pos);
-		if (w != NULL) {
-			avail = w->start + w->ready;
-			if (pos < avail) {
-				k = (size_t)((avail < end ? avail : end) - pos);
-				memcpy(buf + (pos - off), w->mem + (pos -
-				    w->start), k);
-				w->used = ++r->tick;
-				pos += (long long)k;
-			} else {
-				rc = window_wait(r, w, w->gen, err);
-			}
-			continue;
-		}
-		if (now_s() < r->down_until) {
+		if (w != NULL && pos < (avail = w->start + w->ready)) {
+			k = (size_t)((avail < end ? avail : end) - pos);
+			memcpy(buf + (pos - off), w->mem + (pos - w->start), k);
+			w->used = ++r->tick;
+			pos += (long long)k;
+		} else if (w != NULL) {
+			rc = window_wait(r, w, w->gen, err);
+		} else if (now_s() < r->down_until) {
 			rc = tfs_error_set(err, TFS_ERR_NETWORK, "%s",
 			    r->down_detail);
-			break;
-		}
-		w = window_slot(r, -1);
-		if (w == NULL)
-			w = window_slot(r, r->size);
-		want = end - pos > c->size ? end - pos : c->size;
-		if (want > WINDOW_MAX && want > end - pos)
-			want = WINDOW_MAX;
-		if (w != NULL && !budget_allows(r->pool, want -
-		    (long long)w->cap))
-			want = end - pos;	/* only what is asked */
-		if (w == NULL) {
-			/* Every window is being fetched: wait for one. */
-			rc = slot_wait(r, t0, err);
-			continue;
-		}
-		if (window_load(r, w, pos - pos % CRYPTO_BLOCK, window_end(r,
-		    pos - pos % CRYPTO_BLOCK, want + pos % CRYPTO_BLOCK),
-		    0) != 0) {
+		} else if ((w = window_for_miss(r, c, pos, end, &nomem)) !=
+		    NULL) {
+			pthread_mutex_unlock(&r->mu);
+			media_fetch_start(r->pool->media, &w->f);
+			pthread_mutex_lock(&r->mu);
+		} else if (nomem) {
 			rc = tfs_error_set(err, TFS_ERR_NOMEM, "out of "
 			    "memory");
-			break;
+		} else {	/* every window is being fetched */
+			rc = slot_wait(r, t0, err);
 		}
-		pthread_mutex_unlock(&r->mu);
-		media_fetch_start(r->pool->media, &w->f);
-		pthread_mutex_lock(&r->mu);
 	}
 	pthread_mutex_unlock(&r->mu);
 	if (rc != TFS_OK)
@@ -779,6 +815,50 @@ struct gcm_fill {
 };
 
 /*
+ * Load raw windows for the next ranges from *next on, keeping `streams`
+ * of them in flight or waiting to be used. With r->mu; returns how many
+ * went into list (start them after unlocking), or -1 out of memory.
+ */
+static int
+gcm_plan(struct reader *r, long long *next, struct window **list)
+{
+	long long we;
+	int n, i, held = 0;
+
+	for (i = 0; i < r->nwin; i++)
+		held += r->win[i].busy || r->win[i].state == WIN_READY;
+	for (n = 0; *next < r->ct_size && held + n < r->pool->streams; n++) {
+		/* Only an empty one: a failed range must be seen failed,
+		 * not loaded again. */
+		for (i = 0; i < r->nwin && (r->win[i].busy ||
+		    r->win[i].state != WIN_EMPTY); i++)
+			;
+		if (i == r->nwin)
+			break;
+		we = *next + GCM_PIECE < r->ct_size ? *next + GCM_PIECE :
+		    r->ct_size;
+		if (window_load(r, &r->win[i], *next, we, 1) != 0)
+			return -1;
+		list[n] = &r->win[i];
+		*next = we;
+	}
+	return n;
+}
+
+/* The download's window that starts at `at`, or NULL. With r->mu. */
+static struct window *
+gcm_piece(struct reader *r, long long at)
+{
+	int i;
+
+	for (i = 0; i < r->nwin; i++)
+		if (r->win[i].raw && r->win[i].start == at &&
+		    r->win[i].state != WIN_EMPTY)
+			return &r->win[i];
+	return NULL;
+}
+
+/*
  * Fetch the object into fd through `streams` raw windows at once,
  * feeding GCM in order; TFS_OK only when the tag matched.
  */
@@ -788,64 +868,42 @@ gcm_fill(int fd, void *arg, struct tfs_error *err)
 	struct gcm_fill *g = arg;
 	struct reader *r = g->r;
 	struct window *w, *list[STREAMS_MAX];
-	long long next = 0, done = 0, we;
-	int rc = TFS_OK, n, i;
+	long long next = 0, done = 0;
+	size_t len;
+	int rc = TFS_OK, n;
 
 	pthread_mutex_lock(&r->mu);
 	while (rc == TFS_OK && done < r->ct_size) {
-		/* Keep `streams` ranges in flight ahead of what is done. */
-		for (n = 0; next < r->ct_size && n < r->pool->streams; n++) {
-			for (i = 0; i < r->nwin && (r->win[i].busy ||
-			    r->win[i].state == WIN_READY); i++)
-				;
-			if (i == r->nwin)
-				break;
-			we = next + GCM_PIECE < r->ct_size ? next + GCM_PIECE :
-			    r->ct_size;
-			if (window_load(r, &r->win[i], next, we, 1) != 0) {
-				rc = tfs_error_set(err, TFS_ERR_NOMEM, "out "
-				    "of memory");
-				break;
-			}
-			list[n] = &r->win[i];
-			next = we;
-		}
+		n = gcm_plan(r, &next, list);
 		pthread_mutex_unlock(&r->mu);
 		start_all(r, list, n);
 		pthread_mutex_lock(&r->mu);
-		for (i = 0; rc == TFS_OK && i < r->nwin; i++)
-			if (r->win[i].start == done && r->win[i].raw &&
-			    r->win[i].state != WIN_EMPTY)
-				break;
-		if (rc != TFS_OK || i == r->nwin)
-			break;
-		w = &r->win[i];
-		if (w->state == WIN_LOADING) {
+		w = gcm_piece(r, done);
+		if (n < 0 || w == NULL) {
+			rc = tfs_error_set(err, TFS_ERR_NOMEM, "%s: out of "
+			    "memory for the download", r->it.sid);
+		} else if (w->state == WIN_LOADING) {
 			rc = window_wait(r, w, w->gen, err);
-			continue;
-		}
-		if (w->state == WIN_FAILED) {
+		} else if (w->state == WIN_FAILED) {
 			rc = tfs_error_set(err, w->rc, "%s", w->detail);
-			break;
+		} else {	/* ready: to disk and through GCM, in order */
+			pthread_mutex_unlock(&r->mu);
+			len = (size_t)(w->end - w->start);
+			if (pwrite(fd, w->mem, len, (off_t)w->start) !=
+			    (ssize_t)len)
+				rc = tfs_error_set(err, TFS_ERR_IO, "%s: "
+				    "cannot write the cache: %s", r->it.sid,
+				    strerror(errno));
+			else if (crypto_gcm_update(g->gcm, w->mem, len, NULL,
+			    NULL) != TFS_OK)
+				rc = tfs_error_set(err, TFS_ERR_CRYPTO, "%s: "
+				    "AES-GCM failed", r->it.sid);
+			pthread_mutex_lock(&r->mu);
+			done = w->end;
+			w->state = WIN_EMPTY;
 		}
-		/* Ready: to disk and through GCM, in order. */
-		pthread_mutex_unlock(&r->mu);
-		if (pwrite(fd, w->mem, (size_t)(w->end - w->start),
-		    (off_t)w->start) != (ssize_t)(w->end - w->start))
-			rc = tfs_error_set(err, TFS_ERR_IO, "%s: cannot write "
-			    "the cache: %s", r->it.sid, strerror(errno));
-		else if (crypto_gcm_update(g->gcm, w->mem, (size_t)(w->end -
-		    w->start), NULL, NULL) != TFS_OK)
-			rc = tfs_error_set(err, TFS_ERR_CRYPTO, "%s: AES-GCM "
-			    "failed", r->it.sid);
-		pthread_mutex_lock(&r->mu);
-		done = w->end;
-		w->state = WIN_EMPTY;
 	}
 	pthread_mutex_unlock(&r->mu);
-	if (rc == TFS_OK && done != r->ct_size)
-		rc = tfs_error_set(err, TFS_ERR_NOMEM, "%s: no window free "
-		    "for the download", r->it.sid);
 	if (rc == TFS_OK && (rc = crypto_gcm_final(g->gcm, NULL)) != TFS_OK)
 		rc = tfs_error_set(err, rc, "%s: %s", r->it.sid, rc ==
 		    TFS_ERR_INTEGRITY ? "authentication tag does not match: "
@@ -927,9 +985,7 @@ windows_release(struct reader *r)
 	int i;
 
 	for (i = 0; r->win != NULL && i < r->nwin; i++) {
-		if (r->win[i].mem != NULL)
-			OPENSSL_cleanse(r->win[i].mem, r->win[i].cap);
-		free(r->win[i].mem);
+		plain_free(r->win[i].mem, r->win[i].cap);
 		held += (long long)r->win[i].cap;
 		r->win[i].mem = NULL;
 		r->win[i].cap = 0;
