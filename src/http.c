@@ -19,6 +19,7 @@
 #define HEADERS_MAX (64 * 1024)
 #define ERROR_BODY_MAX (64 * 1024)
 #define BACKOFF_CAP_MS 10000L
+#define STREAM_BUFFER (256L * 1024)
 #ifndef TFS_VERSION
 #define TFS_VERSION "unknown"
 #endif
@@ -570,6 +571,10 @@ setup(struct http *h, struct xfer *x, struct curl_slist **hdrs)
 	if (req->on_data == NULL)
 		bad |= curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
 		    h->cfg.api_timeout_ms) != CURLE_OK;
+	/* Streams: bigger reads, fewer calls per MiB (curl(1) uses 100K). */
+	else
+		bad |= curl_easy_setopt(c, CURLOPT_BUFFERSIZE, STREAM_BUFFER) !=
+		    CURLE_OK;
 	bad |= curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L) != CURLE_OK;
 	bad |= curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME,
 	    h->cfg.stall_seconds) != CURLE_OK;

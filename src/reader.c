@@ -22,8 +22,9 @@
 #define STREAMS_DEFAULT 4
 #define STREAMS_MAX 16
 #define READ_TIMEOUT_DEFAULT 30
-/* Windows per open file beyond the ones in flight ahead: the one being
- * read, one behind it, and two for readers at other offsets. */
+/* Windows per open file: two per stream (in flight, and read ahead
+ * already), and four for the one being read, one behind it, and
+ * readers at other offsets. The budget bounds their memory. */
 #define WINDOWS_SPARE 4
 /*
  * A read that continues no cursor fetches what it asks for, at least
@@ -37,7 +38,7 @@
 #define SEQ_BACK (1024 * 1024)
 /* Plaintext held in windows by all readers of a pool: beyond it no
  * read-ahead, and a read fetches only what it asks for. */
-#define POOL_WINDOW_CAP (40LL * 1024 * 1024)
+#define POOL_WINDOW_CAP (32LL * 1024 * 1024)
 /* A GCM download's ranges. */
 #define GCM_PIECE (4 * 1024 * 1024)
 /* Bytes a window takes in between wake-ups of the reads waiting on it. */
@@ -57,6 +58,7 @@ struct reader_pool {
 	size_t failures;
 	char last_sid[ITEM_SID_LEN + 1];
 	long long window_bytes;		/* memory of all windows */
+	int holders;			/* readers holding some */
 	struct media *media;
 	struct objcache *oc;		/* NULL without cache_dir */
 	const struct keyring *keys;
@@ -124,6 +126,7 @@ struct reader {
 	char down_detail[TFS_ERROR_DETAIL];
 	int failed;			/* counted as an integrity failure
 					 * (under pool->mu) */
+	long long held;			/* window memory (under pool->mu) */
 	struct window *win;
 	int nwin;
 	struct cursor cur[CURSORS];
@@ -237,24 +240,60 @@ reader_pool_failures(struct reader_pool *p, size_t *count,
 	pthread_mutex_unlock(&p->mu);
 }
 
-/* Whether the pool may hold `more` bytes more in windows. */
-static int
-budget_allows(struct reader_pool *p, long long more)
+/*
+ * The window memory r may hold: an equal share of the pool's budget
+ * among the readers holding some (one reader alone gets all of it).
+ * With p->mu.
+ */
+static long long
+budget_share(const struct reader *r)
 {
+	int n = r->pool->holders + (r->held == 0);
+
+	return POOL_WINDOW_CAP / (n > 0 ? n : 1);
+}
+
+/* Whether r may hold `more` bytes more in windows. */
+static int
+budget_allows(struct reader *r, long long more)
+{
+	struct reader_pool *p = r->pool;
 	int ok;
 
 	pthread_mutex_lock(&p->mu);
-	ok = p->window_bytes + more <= POOL_WINDOW_CAP;
+	ok = p->window_bytes + more <= POOL_WINDOW_CAP &&
+	    r->held + more <= budget_share(r);
 	pthread_mutex_unlock(&p->mu);
 	return ok;
 }
 
 static void
-budget_charge(struct reader_pool *p, long long bytes)
+budget_charge(struct reader *r, long long bytes)
 {
+	struct reader_pool *p = r->pool;
+
 	pthread_mutex_lock(&p->mu);
+	p->holders -= r->held > 0;
+	r->held += bytes;
+	p->holders += r->held > 0;
 	p->window_bytes += bytes;
 	pthread_mutex_unlock(&p->mu);
+}
+
+/* The largest window r's share allows: the share spread over what
+ * read-ahead keeps (streams in flight, and two more). */
+static long long
+window_cap(struct reader *r)
+{
+	long long cap;
+
+	pthread_mutex_lock(&r->pool->mu);
+	cap = budget_share(r) / (r->pool->streams + 2);
+	pthread_mutex_unlock(&r->pool->mu);
+	cap -= cap % CRYPTO_BLOCK;
+	if (cap > WINDOW_MAX)
+		cap = WINDOW_MAX;
+	return cap < 2 * WINDOW_FIRST ? 2 * WINDOW_FIRST : cap;
 }
 
 /* --- window fetches (they run on media's workers) --- */
@@ -298,7 +337,7 @@ window_room(struct reader *r, struct window *w, size_t n)
 	if (mem == NULL)
 		return -1;
 	plain_free(w->mem, w->cap);
-	budget_charge(r->pool, (long long)n - (long long)w->cap);
+	budget_charge(r, (long long)n - (long long)w->cap);
 	w->mem = mem;
 	w->cap = n;
 	return 0;
@@ -595,26 +634,62 @@ window_at(struct reader *r, long long pos)
 	return NULL;
 }
 
+/* Whether a cursor is about to read w: it lies between a little behind
+ * the cursor and the end of its read-ahead. With r->mu. */
+static int
+window_wanted(const struct reader *r, const struct window *w)
+{
+	const struct cursor *k;
+	int i;
+
+	for (i = 0; i < CURSORS; i++) {
+		k = &r->cur[i];
+		if (k->used != 0 && w->end > k->next - SEQ_BACK &&
+		    w->start < k->next + k->size * r->pool->streams)
+			return 1;
+	}
+	return 0;
+}
+
+/* How good w is as the slot for a load of want bytes: 0 not at all;
+ * else empty before ready (keep what was read), then memory it has
+ * already, then the least recently used. */
+static unsigned long long
+slot_score(const struct reader *r, const struct window *w, int ahead,
+    long long want)
+{
+	unsigned long long s;
+
+	if (w->busy || w->state == WIN_LOADING || (w->state == WIN_READY &&
+	    ahead && window_wanted(r, w)))
+		return 0;
+	s = w->state == WIN_READY ? ~0ULL / 8 - w->used : ~0ULL / 2;
+	if ((long long)w->cap >= want)
+		s += ~0ULL / 4;		/* no new memory */
+	return s;
+}
+
 /*
- * A slot to load into: not being fetched, and empty or failed, else
- * the least recently used ready one that does not lie ahead of keep (a
- * cursor's read-ahead); NULL when there is none. With r->mu.
+ * A slot to load want bytes into: not being fetched; empty or failed
+ * before ready, one whose memory suffices before one that needs more
+ * (the budget counts what windows hold), then the least recently used;
+ * for read-ahead, never one a cursor is about to read (readers at
+ * several offsets must not evict each other's windows). NULL when there
+ * is none. With r->mu.
  */
 static struct window *
-window_slot(struct reader *r, long long keep)
+window_slot(struct reader *r, int ahead, long long want)
 {
-	struct window *w, *best = NULL;
+	struct window *best = NULL;
+	unsigned long long s, top = 0;
 	int i;
 
 	for (i = 0; i < r->nwin; i++) {
-		w = &r->win[i];
-		if (w->busy)
-			continue;
-		if (w->state == WIN_EMPTY || w->state == WIN_FAILED)
-			return w;
-		if (w->state == WIN_READY && w->end <= keep &&
-		    (best == NULL || w->used < best->used))
-			best = w;
+		s = slot_score(r, &r->win[i], ahead, want);
+		if (s > top) {
+			top = s;
+			best = &r->win[i];
+		}
 	}
 	return best;
 }
@@ -679,29 +754,29 @@ cursor_for(struct reader *r, long long pos, long long end)
  * With r->mu.
  */
 static int
-plan_ahead(struct reader *r, const struct cursor *c, long long pos,
-    struct window **out)
+plan_ahead(struct reader *r, const struct cursor *c, struct window **out)
 {
-	long long ahead = c->next, limit, we;
+	long long ahead = c->next, limit, we, size = window_cap(r);
 	struct window *w;
 	int n = 0, busy = 0, i;
 
 	if (c->size < 2 * WINDOW_FIRST)
 		return 0;		/* not sequential (yet) */
+	if (size > c->size)
+		size = c->size;
 	for (i = 0; i < r->nwin; i++)
 		busy += r->win[i].busy;
-	limit = c->next + c->size * r->pool->streams;
+	limit = c->next + size * r->pool->streams;
 	while (busy < r->pool->streams && ahead < r->size && ahead < limit) {
 		w = window_at(r, ahead);
 		if (w != NULL) {
 			ahead = w->end;
 			continue;
 		}
-		w = window_slot(r, pos - SEQ_BACK);
-		if (w == NULL || !budget_allows(r->pool, (long long)c->size -
-		    (long long)w->cap))
+		w = window_slot(r, 1, size);
+		if (w == NULL || !budget_allows(r, size - (long long)w->cap))
 			break;
-		we = window_end(r, ahead, c->size);
+		we = window_end(r, ahead, size);
 		if (window_load(r, w, ahead, we, 0) != 0)
 			break;
 		out[n++] = w;
@@ -709,6 +784,33 @@ plan_ahead(struct reader *r, const struct cursor *c, long long pos,
 		ahead = we;
 	}
 	return n;
+}
+
+/*
+ * Give back the memory of windows no cursor is about to read while r
+ * holds more than its share (other readers came). With r->mu.
+ */
+static void
+windows_trim(struct reader *r)
+{
+	struct window *w;
+	long long share;
+	int i;
+
+	pthread_mutex_lock(&r->pool->mu);
+	share = budget_share(r);
+	pthread_mutex_unlock(&r->pool->mu);
+	for (i = 0; i < r->nwin && r->held > share; i++) {
+		w = &r->win[i];
+		if (w->busy || w->mem == NULL || w->state == WIN_LOADING ||
+		    (w->state == WIN_READY && window_wanted(r, w)))
+			continue;
+		plain_free(w->mem, w->cap);
+		budget_charge(r, -(long long)w->cap);
+		w->mem = NULL;
+		w->cap = 0;
+		w->state = WIN_EMPTY;
+	}
 }
 
 static void
@@ -729,18 +831,18 @@ static struct window *
 window_for_miss(struct reader *r, const struct cursor *c, long long pos,
     long long end, int *nomem)
 {
-	long long want = end - pos > c->size ? end - pos : c->size, ws;
+	long long want = window_cap(r), ws;
 	struct window *w;
 
 	*nomem = 0;
-	w = window_slot(r, -1);
-	if (w == NULL)
-		w = window_slot(r, r->size);
+	if (want > c->size)
+		want = c->size;
+	if (want < end - pos)
+		want = end - pos;
+	w = window_slot(r, 0, want);
 	if (w == NULL)
 		return NULL;
-	if (want > WINDOW_MAX && want > end - pos)
-		want = WINDOW_MAX;
-	if (!budget_allows(r->pool, want - (long long)w->cap))
+	if (!budget_allows(r, want - (long long)w->cap))
 		want = end - pos;	/* only what is asked */
 	ws = pos - pos % CRYPTO_BLOCK;
 	if (window_load(r, w, ws, window_end(r, ws, want + pos - ws), 0) !=
@@ -769,8 +871,9 @@ read_windows(struct reader *r, char *buf, long long off, long long end,
 	size_t k;
 
 	pthread_mutex_lock(&r->mu);
+	windows_trim(r);
 	c = cursor_for(r, off, end);
-	n = plan_ahead(r, c, off, list);
+	n = plan_ahead(r, c, list);
 	pthread_mutex_unlock(&r->mu);
 	start_all(r, list, n);
 	pthread_mutex_lock(&r->mu);
@@ -992,7 +1095,7 @@ windows_release(struct reader *r)
 		r->win[i].state = WIN_EMPTY;
 	}
 	if (held > 0)
-		budget_charge(r->pool, -held);
+		budget_charge(r, -held);
 }
 
 /* --- open, read, close --- */
@@ -1048,7 +1151,7 @@ reader_windows(struct reader *r, const struct crypto_cek *cek)
 {
 	int i;
 
-	r->nwin = r->pool->streams + WINDOWS_SPARE;
+	r->nwin = 2 * r->pool->streams + WINDOWS_SPARE;
 	r->win = calloc((size_t)r->nwin, sizeof(*r->win));
 	if (r->win == NULL)
 		return TFS_ERR_NOMEM;
