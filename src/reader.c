@@ -126,7 +126,7 @@ struct reader {
 	char down_detail[TFS_ERROR_DETAIL];
 	int failed;			/* counted as an integrity failure
 					 * (under pool->mu) */
-	long long held;			/* window memory (under pool->mu) */
+	long long held;			/* window memory (pool->mu) */
 	struct window *win;
 	int nwin;
 	struct cursor cur[CURSORS];

@@ -101,7 +101,7 @@ objects_in(const char *cache, long long *total, const char *prefix)
 }
 
 /*
- * The media every pool of a test gets (pool_new makes one from it):
+ * The media each pool of a test has (pool_new makes one from it):
  * tests change it, pool_new copies it.
  */
 static struct media_config tmc;
