@@ -84,7 +84,7 @@ struct window {
 	enum win_state state;
 	long long start, end;
 	long long ready;		/* bytes from start readers may use */
-	long long told;			/* ready at the last wake-up */
+	long long told;			/* plain when last published */
 	unsigned char *mem;		/* kept across loads */
 	size_t cap;
 	unsigned long long used;	/* LRU tick */
@@ -307,8 +307,9 @@ window_cap(struct reader *r)
 static unsigned char *
 plain_alloc(size_t n)
 {
+	/* Populated now: one call, not a page fault per 4 KiB later. */
 	void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE |
-	    MAP_ANONYMOUS, -1, 0);
+	    MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 
 	if (p == MAP_FAILED)
 		return NULL;
@@ -420,15 +421,18 @@ window_data(const void *data, size_t n, void *arg)
 		w->ncarry = n - whole;
 	}
 	atomic_store(&w->progress_ms, now_ms());
-	if (w->raw)
-		return rc;	/* used whole, once done */
+	/*
+	 * Readers see new bytes per FUSE read's worth, not per network
+	 * chunk: the lock is taken (and waiters woken) once per WAKE_BYTES.
+	 * A raw window is used whole, once done.
+	 */
+	if (w->raw || w->plain - w->told < WAKE_BYTES)
+		return rc;
+	w->told = w->plain;
 	pthread_mutex_lock(&r->mu);
 	w->ready = usable(r, w);
-	/* Wake waiters per FUSE read's worth, not per network chunk. */
-	if (r->waiting > 0 && w->ready - w->told >= WAKE_BYTES) {
-		w->told = w->ready;
+	if (r->waiting > 0)
 		pthread_cond_broadcast(&r->cv);
-	}
 	pthread_mutex_unlock(&r->mu);
 	return rc;
 }
@@ -651,28 +655,32 @@ window_wanted(const struct reader *r, const struct window *w)
 	return 0;
 }
 
-/* How good w is as the slot for a load of want bytes: 0 not at all;
- * else empty before ready (keep what was read), then memory it has
- * already, then the least recently used. */
+/*
+ * How good w is as the slot for a load of want bytes: 0 not at all;
+ * else by tier, then the least recently used. Memory already there
+ * comes first (new memory costs the budget and a page fault per 4 KiB),
+ * then what no cursor is about to read; a window a cursor is about to
+ * read only for a read that cannot wait, never for read-ahead.
+ */
 static unsigned long long
 slot_score(const struct reader *r, const struct window *w, int ahead,
     long long want)
 {
-	unsigned long long s;
+	int empty = w->state == WIN_EMPTY || w->state == WIN_FAILED;
+	int roomy = (long long)w->cap >= want, tier;
 
-	if (w->busy || w->state == WIN_LOADING || (w->state == WIN_READY &&
-	    ahead && window_wanted(r, w)))
+	if (w->busy || w->state == WIN_LOADING)
 		return 0;
-	s = w->state == WIN_READY ? ~0ULL / 8 - w->used : ~0ULL / 2;
-	if ((long long)w->cap >= want)
-		s += ~0ULL / 4;		/* no new memory */
-	return s;
+	if (!empty && window_wanted(r, w))
+		tier = ahead ? 0 : 1;
+	else
+		tier = (roomy ? 4 : 2) + empty;
+	return tier == 0 ? 0 : ((unsigned long long)tier << 56) +
+	    (((1ULL << 56) - 1) - (w->used & ((1ULL << 56) - 1)));
 }
 
 /*
- * A slot to load want bytes into: not being fetched; empty or failed
- * before ready, one whose memory suffices before one that needs more
- * (the budget counts what windows hold), then the least recently used;
+ * A slot to load want bytes into (see slot_score): not being fetched;
  * for read-ahead, never one a cursor is about to read (readers at
  * several offsets must not evict each other's windows). NULL when there
  * is none. With r->mu.
