@@ -113,6 +113,7 @@ struct cursor {
 };
 
 #define CURSORS 4
+#define CTR_CONTEXTS 4
 
 struct reader {
 	struct reader_pool *pool;
@@ -132,8 +133,10 @@ struct reader {
 	struct cursor cur[CURSORS];
 	unsigned long long tick;
 	int waiting;			/* threads in window_wait */
-	struct crypto_ctr *ctr;		/* GCM */
-	pthread_mutex_t cmu;		/* ctr */
+	/* GCM: decryption contexts, each under its lock, so that the
+	 * kernel's parallel reads decrypt on every core. */
+	struct crypto_ctr *ctr[CTR_CONTEXTS];
+	pthread_mutex_t cmu[CTR_CONTEXTS];
 	int fd;				/* GCM: verified ciphertext */
 	char key[OBJCACHE_KEY_LEN];	/* GCM: its objcache hold */
 };
@@ -1060,7 +1063,7 @@ read_gcm(struct reader *r, char *buf, long long off, size_t n,
 {
 	size_t done = 0;
 	ssize_t k;
-	int rc;
+	int rc, i;
 
 	while (done < n) {
 		k = pread(r->fd, buf + done, n - done, (off_t)off +
@@ -1075,10 +1078,14 @@ read_gcm(struct reader *r, char *buf, long long off, size_t n,
 		}
 		done += (size_t)k;
 	}
-	pthread_mutex_lock(&r->cmu);
-	rc = crypto_ctr_decrypt(r->ctr, (uint64_t)off,
+	for (i = 0; i < CTR_CONTEXTS; i++)
+		if (pthread_mutex_trylock(&r->cmu[i]) == 0)
+			break;
+	if (i == CTR_CONTEXTS)
+		pthread_mutex_lock(&r->cmu[i = 0]);
+	rc = crypto_ctr_decrypt(r->ctr[i], (uint64_t)off,
 	    (const unsigned char *)buf, n, (unsigned char *)buf);
-	pthread_mutex_unlock(&r->cmu);
+	pthread_mutex_unlock(&r->cmu[i]);
 	if (rc == TFS_OK)
 		return TFS_OK;
 	rc = tfs_error_set(err, rc, "%s: AES-CTR failed at %lld: %s",
@@ -1180,7 +1187,7 @@ reader_open(struct reader_pool *pool, const struct item *it,
 	struct crypto_cek cek = { { 0 }, 0 };
 	enum envelope_scheme scheme = it->env.scheme;
 	struct reader *r;
-	int rc;
+	int rc, i;
 
 	*out = NULL;
 	if (!it->media_known || it->env.plaintext_size < 0)
@@ -1199,9 +1206,11 @@ reader_open(struct reader_pool *pool, const struct item *it,
 	if (pthread_cond_init(&r->cv, NULL) != 0)
 		goto out;
 	r->locks++;
-	if (pthread_mutex_init(&r->cmu, NULL) != 0)
-		goto out;
-	r->locks++;
+	for (i = 0; i < CTR_CONTEXTS; i++) {
+		if (pthread_mutex_init(&r->cmu[i], NULL) != 0)
+			goto out;
+		r->locks++;
+	}
 	rc = reader_sizes(r, err);
 	if (rc == TFS_OK && scheme != ENVELOPE_NONE)
 		rc = reader_unwrap(r, &cek, err);
@@ -1213,8 +1222,8 @@ reader_open(struct reader_pool *pool, const struct item *it,
 		rc = reader_windows(r, &cek);
 	if (rc == TFS_OK && scheme == ENVELOPE_GCM) {
 		rc = gcm_open(r, &cek, err);
-		if (rc == TFS_OK)
-			rc = crypto_ctr_new(&r->ctr, &cek, it->env.iv,
+		for (i = 0; rc == TFS_OK && i < CTR_CONTEXTS; i++)
+			rc = crypto_ctr_new(&r->ctr[i], &cek, it->env.iv,
 			    it->env.iv_len);
 	}
 	if (rc != TFS_OK)
@@ -1291,13 +1300,14 @@ reader_close(struct reader *r)
 	for (i = 0; r->win != NULL && i < r->nwin; i++)
 		crypto_cbc_free(r->win[i].cbc);
 	free(r->win);
-	crypto_ctr_free(r->ctr);
+	for (i = 0; i < CTR_CONTEXTS; i++)
+		crypto_ctr_free(r->ctr[i]);
 	if (r->key[0] != '\0')
 		objcache_release(r->pool->oc, r->key, r->fd);
 	else if (r->fd >= 0)
 		close(r->fd);
-	if (r->locks > 2)
-		pthread_mutex_destroy(&r->cmu);
+	for (i = 0; i + 2 < r->locks; i++)
+		pthread_mutex_destroy(&r->cmu[i]);
 	if (r->locks > 1)
 		pthread_cond_destroy(&r->cv);
 	if (r->locks > 0)
