@@ -447,10 +447,6 @@ set_mount_access(struct cli_mount *m, const char *item, const char *value)
 	return -1;
 }
 
-/*
- * The mount's own -o options, and everything else passed on to FUSE.
- * Returns -1 if handled, or an exit status.
- */
 /* The mount's numeric -o options. */
 static const struct int_opt {
 	const char *name;
@@ -466,6 +462,10 @@ static const struct int_opt {
 	    "seconds" },
 };
 
+/*
+ * The mount's own -o options, and everything else passed on to FUSE.
+ * Returns -1 if handled, or an exit status.
+ */
 static int
 set_mount_o(struct cli *cli, char *item, char *value)
 {

@@ -1027,9 +1027,8 @@ static int
 loop_mt(struct fuse *f, const struct fuse_cmdline_opts *o,
     const char *fuse_opts)
 {
-	unsigned threads = o->max_threads;
-
 	struct fuse_loop_config *lc = fuse_loop_cfg_create();
+	unsigned threads = o->max_threads;
 	int res;
 
 	if (lc == NULL)

@@ -3,6 +3,7 @@
 #define _GNU_SOURCE	/* strcasestr, nanosleep */
 #include <ctype.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #define ERROR_BODY_MAX (64 * 1024)
 #define BACKOFF_CAP_MS 10000L
 #define STREAM_BUFFER (256L * 1024)
+#define BACKOFF_SLICE_MS 100L
 #ifndef TFS_VERSION
 #define TFS_VERSION "unknown"
 #endif
@@ -386,55 +388,78 @@ is_etag(const char *v)
 	return v[0] == '"' || strncmp(v, "W/", 2) == 0;
 }
 
+/* Record why an answer is not what was asked for (x->bad, its detail). */
+static void __attribute__((format(printf, 3, 4)))
+refuse(struct xfer *x, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	x->bad = code;
+	va_start(ap, fmt);
+	(void)vsnprintf(x->bad_detail, sizeof(x->bad_detail), fmt, ap);
+	va_end(ap);
+}
+
+/* The object's validator must be the one asked for. */
+static void
+check_validator(struct xfer *x)
+{
+	const char *v = x->req->validator, *got;
+
+	if (v == NULL || v[0] == '\0')
+		return;
+	got = is_etag(v) ? x->resp->etag : x->resp->last_modified;
+	if (strcmp(got, v) == 0)
+		return;
+	x->bad = TFS_ERR_CHANGED;
+	(void)snprintf(x->bad_detail, sizeof(x->bad_detail), "its %s is now "
+	    "%.60s, not %.60s", is_etag(v) ? "ETag" : "Last-Modified",
+	    got[0] ? got : "absent", v);
+}
+
 /*
  * Before the first byte of an answer is delivered: is it the object and
- * the range that were asked for? Sets x->bad when not.
+ * the range that were asked for? Only a 200 (all of it: the bytes before
+ * the range are skipped) or a 206 whose Content-Range is exactly the
+ * range asked, of the size expected. Sets x->bad when not.
  */
 static void
 check_answer(struct xfer *x, long status)
 {
 	const struct http_request *req = x->req;
 	const struct http_response *resp = x->resp;
-	const char *v = req->validator, *got;
-	long long total = resp->total_size, last;
+	long long total = resp->total_size, first = x->resume_from, last;
+	curl_off_t cl = -1;
 
-	if (v != NULL && v[0] != '\0') {
-		got = is_etag(v) ? resp->etag : resp->last_modified;
-		if (strcmp(got, v) != 0) {
-			x->bad = TFS_ERR_CHANGED;
-			(void)snprintf(x->bad_detail, sizeof(x->bad_detail),
-			    "its %s is now %.60s, not %.60s",
-			    is_etag(v) ? "ETag" : "Last-Modified",
-			    got[0] ? got : "absent", v);
-			return;
-		}
+	if (status != 200 && status != 206) {
+		refuse(x, TFS_ERR_PROTOCOL, "it answered HTTP %ld, neither "
+		    "200 nor 206", status);
+		return;
 	}
-	if (status == 200 && total < 0) {
-		curl_off_t cl = -1;
-
-		(void)curl_easy_getinfo(x->curl,
-		    CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+	check_validator(x);
+	if (x->bad != 0)
+		return;
+	if (status == 200 && total < 0 && curl_easy_getinfo(x->curl,
+	    CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) == CURLE_OK)
 		total = cl;
-	}
-	if (req->expect_total >= 0 && total >= 0 &&
-	    total != req->expect_total) {
-		x->bad = TFS_ERR_CHANGED;
-		(void)snprintf(x->bad_detail, sizeof(x->bad_detail), "it is "
-		    "%lld bytes now, not %lld", total, req->expect_total);
+	if (req->expect_total >= 0 && total != req->expect_total) {
+		if (total >= 0 || status == 206)
+			refuse(x, status == 206 && total < 0 ?
+			    TFS_ERR_PROTOCOL : TFS_ERR_CHANGED, "it is %lld "
+			    "bytes now, not %lld", total, req->expect_total);
 		return;
 	}
-	if (status != 206 || req->range_suffix > 0)
+	if (status != 206 || total < 0)
 		return;
-	last = req->range_end;
-	if (total >= 0 && (last < 0 || last > total - 1))
-		last = total - 1;
-	if (resp->range_start != x->resume_from || (last >= 0 &&
-	    resp->range_end != last) || resp->range_end < 0) {
-		x->bad = TFS_ERR_PROTOCOL;
-		(void)snprintf(x->bad_detail, sizeof(x->bad_detail), "it "
-		    "answered bytes %lld-%lld where %lld-%lld were asked for",
-		    resp->range_start, resp->range_end, x->resume_from, last);
-	}
+	last = req->range_suffix > 0 || req->range_end < 0 ||
+	    req->range_end > total - 1 ? total - 1 : req->range_end;
+	if (req->range_suffix > 0)
+		first = total > req->range_suffix ? total - req->range_suffix :
+		    0;
+	if (resp->range_start != first || resp->range_end != last)
+		refuse(x, TFS_ERR_PROTOCOL, "it answered bytes %lld-%lld "
+		    "where %lld-%lld were asked for", resp->range_start,
+		    resp->range_end, first, last);
 }
 
 static size_t
@@ -662,7 +687,13 @@ backoff(struct http *h, const struct xfer *x, int attempt)
 	if (x->retry_after_s >= 0)
 		ms = (x->retry_after_s > h->cfg.max_retry_after_s ?
 		    h->cfg.max_retry_after_s : x->retry_after_s) * 1000L;
-	sleep_ms(ms);
+	/* In slices: a caller that gives up does not wait it out. */
+	for (; ms > 0; ms -= BACKOFF_SLICE_MS) {
+		if (x->req->cancelled != NULL &&
+		    x->req->cancelled(x->req->cancel_arg) != 0)
+			return;
+		sleep_ms(ms < BACKOFF_SLICE_MS ? ms : BACKOFF_SLICE_MS);
+	}
 }
 
 int
@@ -685,6 +716,12 @@ http_perform(struct http *h, const struct http_request *req,
 	x.curl = h->curl;
 	http_origin(req->url, origin, sizeof(origin));
 	for (attempt = 0;; attempt++) {
+		if (req->cancelled != NULL &&
+		    (x.cancelled = req->cancelled(req->cancel_arg)) != 0) {
+			rv = tfs_error_set(err, x.cancelled, "request to %s "
+			    "given up: %s", origin, tfs_strerror(x.cancelled));
+			goto out;
+		}
 		free(resp->body);
 		resp->body = NULL;
 		resp->body_len = 0;

@@ -887,8 +887,9 @@ run_mount(const struct cli *cli)
 	fcfg.arg = &ctx;
 	if (rc == TFS_OK)
 		rc = fs_main(&fcfg, &err);
-	reader_pool_free(pool);
+	/* Media first: fetches of files left open end before their pool. */
 	media_free(ctx.media);
+	reader_pool_free(pool);
 	session_close(&s);
 report:
 	if (rc != TFS_OK)

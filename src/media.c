@@ -47,14 +47,15 @@ struct signed_url {
 
 struct media {
 	pthread_mutex_t mu;		/* everything below but the config */
-	pthread_cond_t cv;		/* a URL resolved; work queued or
-					 * taken; a worker ended */
+	pthread_cond_t cv;		/* a URL resolved; a worker ended */
+	pthread_cond_t work_cv;		/* work queued (idle workers) */
 	struct conn *idle;
 	size_t nidle;
 	struct conn *owner;		/* media_api's */
 	struct signed_url urls[URLS];
 	struct media_fetch *queue, *queue_tail;
-	int queued, workers, workers_idle, stopping;
+	int queued, workers, workers_idle;
+	atomic_int stopping;		/* media_free: every fetch ends */
 
 	struct twilio_config api;	/* strings below */
 	struct http_config http;
@@ -177,6 +178,13 @@ media_new(struct media **out, const struct media_config *cfg,
 		free(m);
 		return tfs_error_set(err, TFS_ERR_NOMEM, "out of memory");
 	}
+	if (pthread_cond_init(&m->work_cv, NULL) != 0) {
+		pthread_cond_destroy(&m->cv);
+		pthread_mutex_destroy(&m->mu);
+		free(m);
+		return tfs_error_set(err, TFS_ERR_NOMEM, "out of memory");
+	}
+	atomic_init(&m->stopping, 0);
 	if (dup_opt(&m->account_sid, cfg->api.account_sid) != 0 ||
 	    dup_opt(&m->username, cfg->api.username) != 0 ||
 	    dup_opt(&m->password, cfg->api.password) != 0 ||
@@ -215,8 +223,8 @@ media_free(struct media *m)
 	if (m == NULL)
 		return;
 	pthread_mutex_lock(&m->mu);
-	m->stopping = 1;
-	pthread_cond_broadcast(&m->cv);
+	atomic_store(&m->stopping, 1);
+	pthread_cond_broadcast(&m->work_cv);
 	while (m->workers > 0)
 		pthread_cond_wait(&m->cv, &m->mu);
 	pthread_mutex_unlock(&m->mu);
@@ -225,6 +233,7 @@ media_free(struct media *m)
 		conn_free(c);
 	}
 	conn_free(m->owner);
+	pthread_cond_destroy(&m->work_cv);
 	pthread_cond_destroy(&m->cv);
 	pthread_mutex_destroy(&m->mu);
 	free(m->account_sid);
@@ -444,6 +453,23 @@ bad_status(const struct item *it, long status, struct tfs_error *err)
 	    "answered HTTP %ld", it->sid, status);
 }
 
+/* A read gives up when its owner does, or when media is being freed. */
+struct read_cancel {
+	struct media *m;
+	const struct media_read *rd;
+};
+
+static int
+read_cancelled(void *arg)
+{
+	const struct read_cancel *rc = arg;
+
+	if (atomic_load(&rc->m->stopping))
+		return TFS_ERR_INTERRUPTED;
+	return rc->rd->cancelled != NULL ? rc->rd->cancelled(rc->rd->arg) :
+	    0;
+}
+
 int
 media_read(struct media *m, const struct item *it,
     const struct media_read *rd, struct tfs_error *err)
@@ -452,6 +478,7 @@ media_read(struct media *m, const struct item *it,
 	struct counted sink = { rd->on_data, rd->arg, 0, rd->end - rd->start,
 	    0, 0 };
 	struct tfs_error e = { 0, "" };
+	struct read_cancel cancel = { m, rd };
 	struct http_request req;
 	struct conn *c = NULL;
 	int rc;
@@ -460,7 +487,7 @@ media_read(struct media *m, const struct item *it,
 		return tfs_error_set(err, TFS_ERR_RANGE, "%s: empty range "
 		    "%lld-%lld", it->sid, rd->start, rd->end);
 	/* Given up while it waited for a worker. */
-	if (rd->cancelled != NULL && (rc = rd->cancelled(rd->arg)) != 0)
+	if ((rc = read_cancelled(&cancel)) != 0)
 		return tfs_error_set(err, rc, "%s: %s", it->sid,
 		    tfs_strerror(rc));
 	rc = conn_get(m, &c, err);
@@ -471,8 +498,8 @@ media_read(struct media *m, const struct item *it,
 	req.range_end = rd->end - 1;
 	req.validator = it->etag;
 	req.expect_total = it->env.ciphertext_size;
-	req.cancelled = rd->cancelled;
-	req.cancel_arg = rd->arg;
+	req.cancelled = read_cancelled;
+	req.cancel_arg = &cancel;
 	rc = get_object(m, c, it, &req, &sink, &resp, &e);
 	if (rc == TFS_ERR_CHANGED || rc == TFS_ERR_PROTOCOL)
 		rc = tfs_error_set(err, rc, "%s: the media store's answer is "
@@ -506,11 +533,12 @@ worker(void *arg)
 
 	pthread_mutex_lock(&m->mu);
 	for (;;) {
-		while (m->queue == NULL && !m->stopping) {
+		while (m->queue == NULL && !atomic_load(&m->stopping)) {
 			(void)clock_gettime(CLOCK_REALTIME, &until);
 			until.tv_sec += WORKER_IDLE_S;
 			m->workers_idle++;
-			rc = pthread_cond_timedwait(&m->cv, &m->mu, &until);
+			rc = pthread_cond_timedwait(&m->work_cv, &m->mu,
+			    &until);
 			m->workers_idle--;
 			if (rc == ETIMEDOUT && m->queue == NULL)
 				break;
@@ -524,8 +552,7 @@ worker(void *arg)
 		m->queued--;
 		pthread_mutex_unlock(&m->mu);
 		tfs_error_clear(&e);
-		rc = m->stopping ? tfs_error_set(&e, TFS_ERR_INTERRUPTED,
-		    "stopping") : media_read(m, f->it, &f->rd, &e);
+		rc = media_read(m, f->it, &f->rd, &e);
 		f->done(f, rc, &e);
 		pthread_mutex_lock(&m->mu);
 	}
@@ -556,7 +583,7 @@ media_fetch_start(struct media *m, struct media_fetch *f)
 		m->workers++;
 		spawn = 1;
 	}
-	pthread_cond_signal(&m->cv);
+	pthread_cond_signal(&m->work_cv);
 	pthread_mutex_unlock(&m->mu);
 	if (!spawn)
 		return;

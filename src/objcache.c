@@ -450,9 +450,10 @@ objcache_open(struct objcache *oc, const struct item *it, long long ct_size,
 		rc = tfs_error_set(err, TFS_ERR_INTEGRITY, "%s: its "
 		    "authentication tag did not match when it was "
 		    "downloaded; nothing of it is served", it->sid);
-	else if (k->fd >= 0)
-		got = dup(k->fd);	/* verified, being named */
-	else
+	else if (k->fd >= 0 && (got = dup(k->fd)) < 0) /* verified, unnamed */
+		rc = tfs_error_set(err, TFS_ERR_IO, "%s: %s", it->sid,
+		    strerror(errno));
+	else if (k->fd < 0)
 		got = open_cached(oc, key, ct_size);
 	if (rc == TFS_OK && got < 0 && fill == NULL)
 		rc = tfs_error_set(err, TFS_ERR_NETWORK, "%s: offline, and "

@@ -2,6 +2,7 @@
 /* reader.c - decrypted reads of one item: CBC windows, verified GCM. */
 #define _GNU_SOURCE	/* MAP_ANONYMOUS, MADV_DONTDUMP */
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -930,29 +931,36 @@ struct gcm_fill {
 
 /*
  * Load raw windows for the next ranges from *next on, keeping `streams`
- * of them in flight or waiting to be used. With r->mu; returns how many
- * went into list (start them after unlocking), or -1 out of memory.
+ * of them in flight or waiting to be used, within r's share of the
+ * budget (one always). With r->mu; returns how many went into list
+ * (start them after unlocking, also when *nomem is set).
  */
 static int
-gcm_plan(struct reader *r, long long *next, struct window **list)
+gcm_plan(struct reader *r, long long *next, struct window **list,
+    int *nomem)
 {
 	long long we;
 	int n, i, held = 0;
 
+	*nomem = 0;
 	for (i = 0; i < r->nwin; i++)
 		held += r->win[i].busy || r->win[i].state == WIN_READY;
-	for (n = 0; *next < r->ct_size && held + n < r->pool->streams; n++) {
+	for (n = 0; *next < r->ct_size && held + n < r->pool->streams;
+	    n++) {
 		/* Only an empty one: a failed range must be seen failed,
 		 * not loaded again. */
 		for (i = 0; i < r->nwin && (r->win[i].busy ||
 		    r->win[i].state != WIN_EMPTY); i++)
 			;
-		if (i == r->nwin)
+		if (i == r->nwin || (held + n > 0 && !budget_allows(r,
+		    GCM_PIECE - (long long)r->win[i].cap)))
 			break;
 		we = *next + GCM_PIECE < r->ct_size ? *next + GCM_PIECE :
 		    r->ct_size;
-		if (window_load(r, &r->win[i], *next, we, 1) != 0)
-			return -1;
+		if (window_load(r, &r->win[i], *next, we, 1) != 0) {
+			*nomem = 1;
+			break;
+		}
 		list[n] = &r->win[i];
 		*next = we;
 	}
@@ -984,16 +992,16 @@ gcm_fill(int fd, void *arg, struct tfs_error *err)
 	struct window *w, *list[STREAMS_MAX];
 	long long next = 0, done = 0;
 	size_t len;
-	int rc = TFS_OK, n;
+	int rc = TFS_OK, n, nomem;
 
 	pthread_mutex_lock(&r->mu);
 	while (rc == TFS_OK && done < r->ct_size) {
-		n = gcm_plan(r, &next, list);
+		n = gcm_plan(r, &next, list, &nomem);
 		pthread_mutex_unlock(&r->mu);
 		start_all(r, list, n);
 		pthread_mutex_lock(&r->mu);
 		w = gcm_piece(r, done);
-		if (n < 0 || w == NULL) {
+		if (nomem || w == NULL) {
 			rc = tfs_error_set(err, TFS_ERR_NOMEM, "%s: out of "
 			    "memory for the download", r->it.sid);
 		} else if (w->state == WIN_LOADING) {
@@ -1122,6 +1130,10 @@ reader_sizes(struct reader *r, struct tfs_error *err)
 	const struct envelope *env = &r->it.env;
 	long long ps = env->plaintext_size, ct = ps;
 
+	/* A catalog written before sizes were checked may hold anything. */
+	if (ps < 0 || ps > LLONG_MAX - 2 * CRYPTO_BLOCK)
+		return tfs_error_set(err, TFS_ERR_INTEGRITY, "%s: a plaintext "
+		    "size of %lld cannot be; sync again", r->it.sid, ps);
 	if (env->scheme == ENVELOPE_CBC) {
 		if (env->iv_len != CRYPTO_BLOCK)
 			return tfs_error_set(err, TFS_ERR_ENVELOPE, "%s: "

@@ -32,6 +32,8 @@ struct objcache;
 int objcache_new(struct objcache **out, const char *cache_dir,
 	long long size, struct tfs_error *err)
 	__attribute__((warn_unused_result));
+/* Once no file of oc is open; downloads not named yet are named now.
+ * NULL is a no-op. */
 void objcache_free(struct objcache *oc);
 
 /*
