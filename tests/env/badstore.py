@@ -22,6 +22,10 @@ file, behaves. Write the file whole (tmp + mv). Modes:
   wrong_range      206 for the bytes 16 before the range asked (16 after
                    it when it starts below 16), Content-Range saying so
   wrong_total      the right bytes, but Content-Range's /total is 16 more
+  status_203       203 Non-Authoritative Information and the whole
+                   object, whatever was asked (a transforming proxy)
+  wrong_suffix     a suffix range (bytes=-N) gets the first N bytes, and
+                   a Content-Range saying so
   no_etag_changes  no ETag; Last-Modified. {"after": N}: the first N
                    requests since this entry last changed get version 1,
                    later ones version 2 (every byte XOR 0x01, Last-Modified
@@ -53,8 +57,8 @@ import threading
 import time
 import urllib.parse
 
-MODES = ("wrong_range", "wrong_total", "no_etag_changes", "stall",
-         "huge_length", "wrong_length")
+MODES = ("wrong_range", "wrong_total", "status_203", "wrong_suffix",
+         "no_etag_changes", "stall", "huge_length", "wrong_length")
 STALL_MAX_S = 600
 LENGTH = "x-amz-meta-x-amz-unencrypted-content-length"
 XOR_1 = bytes(i ^ 1 for i in range(256))   # no_etag_changes's version 2
@@ -242,6 +246,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.reply(416, h, b"")
         status, a, b = (206, r[0], r[1]) if r else (200, 0, total - 1)
         shown = total
+        if mode == "status_203":
+            status, a, b, r = 203, 0, total - 1, None
+        elif r and mode == "wrong_suffix" and \
+                self.headers["Range"].startswith("bytes=-"):
+            a, b = 0, b - a
         if r and mode == "wrong_range":
             d = -16 if a >= 16 else 16
             a, b = a + d, min(b + d, total - 1)

@@ -377,6 +377,7 @@ CJ_B=$(man cj_mp4_B sid)
 CJ_W=$(man cj_webm_A sid)
 RE_A=$(man re_A_docsget sid)
 O_A=$(man rt_video_A object)
+O_D=$(man rt_video_D_cbc128 object)
 O_E=$(man rt_audio_E object)
 O_B=$(man cj_mp4_B object)
 O_W=$(man cj_webm_A object)
@@ -419,6 +420,18 @@ else
 	fail "not mounted"
 fi
 case_end "a 206 with the right bytes but another /total in Content-Range: EIO"
+
+# A transforming proxy's 203 with all of the object: never taken for the
+# range asked (CBC has no MAC: those bytes would decrypt to garbage).
+if [ $mounted = 1 ]; then
+	store_set "{\"$O_D\":\"status_203\"}"
+	rd eio "$(file_of "$RT_D")" "$P_D" 65536 4096
+	[ "$(served "r['uri'] == '$O_D' and r['status'] == 203")" -gt 0 ] ||
+		fail "no 203 was served (the read never reached the bad store)"
+else
+	fail "not mounted"
+fi
+case_end "a 203 with the whole object to a ranged GET: EIO, never those bytes"
 
 # ==== 5. every open of a CBC file: one signed URL, reused =====================
 # rt_audio_C_nolen is on nginx; its pages are dropped after every read so
@@ -557,6 +570,18 @@ case_end "a catalog made from the first version, the store has the second (no ET
 unmount
 
 # ==== 4. a length header that lies ==========================================
+# The probe asks for the last 32 bytes (IV + last block): its first bytes
+# instead, Content-Range saying so, must not become the item's size.
+to_bad "$RT_D"
+store_set "{\"$O_D\":\"wrong_suffix\"}"
+sync_ suffix
+[ $rc -eq 5 ] || fail "sync: exit $rc, want 5 (partial): $(oneline "$W/err")"
+[ "$(q "SELECT count(*) FROM items WHERE sid = '$RT_D' AND media_known = 1")" = 0 ] ||
+	fail "$RT_D probed from the wrong bytes"
+[ "$(served "r['uri'] == '$O_D' and r['mode'] == 'wrong_suffix' and r['status'] == 206")" -gt 0 ] ||
+	fail "no wrong suffix was served"
+case_end "a probe's last bytes answered with the first (Content-Range says so): that item fails (exit 5), no size from them"
+
 to_bad "$RT_E" "$CJ_W"
 store_set "{\"$O_E\":\"huge_length\",\"$O_W\":\"wrong_length\"}"
 sync_ length
