@@ -47,6 +47,7 @@ struct xfer {
 	int aborted;			/* on_data said stop */
 	int too_big;			/* collected body over cap */
 	int cancelled;			/* the caller gave up: its code */
+	const char *validator;		/* req's, or the first answer's */
 	int bad;			/* an answer that is not what was
 					 * asked for: its TFS_ERR_ code */
 	char bad_detail[160];
@@ -381,6 +382,25 @@ on_header(char *p, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
+/*
+ * The bytes delivered are of this version of the object: an attempt that
+ * resumes them must find it again (If-Range and the check), also when
+ * the caller named no validator.
+ */
+static void
+pin_validator(struct xfer *x)
+{
+	struct http_response *resp = x->resp;
+
+	if (x->validator == NULL || x->validator[0] == '\0')
+		(void)snprintf(resp->validator, sizeof(resp->validator), "%s",
+		    resp->etag[0] ? resp->etag : resp->last_modified);
+	else if (x->validator != resp->validator)
+		(void)snprintf(resp->validator, sizeof(resp->validator), "%s",
+		    x->validator);
+	x->validator = resp->validator;
+}
+
 /* Whether the validator v is an entity tag (else an HTTP date). */
 static int
 is_etag(const char *v)
@@ -404,7 +424,7 @@ refuse(struct xfer *x, int code, const char *fmt, ...)
 static void
 check_validator(struct xfer *x)
 {
-	const char *v = x->req->validator, *got;
+	const char *v = x->validator, *got;
 
 	if (v == NULL || v[0] == '\0')
 		return;
@@ -487,6 +507,7 @@ on_body(char *p, size_t size, size_t nmemb, void *arg)
 		check_answer(x, status);
 		if (x->bad != 0)
 			return 0;
+		pin_validator(x);
 	}
 	skip = x->skip > 0 ? (size_t)(x->skip < (long long)n ? x->skip :
 	    (long long)n) : 0;
@@ -636,10 +657,10 @@ setup(struct http *h, struct xfer *x, struct curl_slist **hdrs)
 		bad |= add_header(hdrs, "Accept: application/json");
 	}
 	/* If-Range takes a strong ETag or a date, never a weak ETag. */
-	if (req->validator != NULL && req->validator[0] != '\0' &&
-	    range[0] != '\0' && strncmp(req->validator, "W/", 2) != 0) {
+	if (x->validator != NULL && x->validator[0] != '\0' &&
+	    range[0] != '\0' && strncmp(x->validator, "W/", 2) != 0) {
 		(void)snprintf(field, sizeof(field), "If-Range: %s",
-		    req->validator);
+		    x->validator);
 		bad |= add_header(hdrs, field);
 	}
 	if (*hdrs != NULL)
@@ -712,6 +733,7 @@ http_perform(struct http *h, const struct http_request *req,
 	resp->total_size = -1;
 	x.req = req;
 	x.resp = resp;
+	x.validator = req->validator;
 	x.cap = req->body_cap > 0 ? req->body_cap : 4 * 1024 * 1024;
 	x.curl = h->curl;
 	http_origin(req->url, origin, sizeof(origin));

@@ -406,7 +406,7 @@ get_object(struct media *m, struct conn *c, const struct item *it,
     struct http_response *resp, struct tfs_error *err)
 {
 	struct http_request req;
-	char url[ITEM_URL_MAX];
+	char url[ITEM_URL_MAX], pinned[sizeof(resp->validator)] = "";
 	int rc = TFS_OK, tries;
 
 	for (tries = 0; tries < RESOLVE_MAX; tries++) {
@@ -416,6 +416,9 @@ get_object(struct media *m, struct conn *c, const struct item *it,
 			return rc;
 		req = *tmpl;
 		req.url = url;
+		/* Going on after bytes went out: the same version only. */
+		if (pinned[0] != '\0')
+			req.validator = pinned;
 		/* Voice media served by the API itself needs them. */
 		twilio_authorize(c->tw, &req);
 		if (sink->got > 0)
@@ -432,6 +435,8 @@ get_object(struct media *m, struct conn *c, const struct item *it,
 		/* A 403 delivered nothing: any request may go on. */
 		if (rc != TFS_OK || resp->status != 403)
 			return rc;
+		if (resp->validator[0] != '\0')
+			memcpy(pinned, resp->validator, sizeof(pinned));
 		url_expired(m, it, url, sink->got);
 	}
 	return rc;

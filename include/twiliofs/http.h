@@ -82,6 +82,9 @@ struct http_response {
 	char location[2048];	/* Location of a 3xx, or "" */
 	char etag[96];
 	char last_modified[64];
+	char validator[96];	/* the validator (ETag, else Last-Modified)
+				 * of the object whose bytes were delivered:
+				 * what a resumed request must find again */
 	long long range_start;	/* a 206's Content-Range: first and last
 				 * byte; -1 when it had none */
 	long long range_end;
