@@ -462,11 +462,15 @@ check_answer(struct xfer *x, long status)
 	if (status == 200 && total < 0 && curl_easy_getinfo(x->curl,
 	    CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) == CURLE_OK)
 		total = cl;
-	if (req->expect_total >= 0 && total != req->expect_total) {
-		if (total >= 0 || status == 206)
-			refuse(x, status == 206 && total < 0 ?
-			    TFS_ERR_PROTOCOL : TFS_ERR_CHANGED, "it is %lld "
-			    "bytes now, not %lld", total, req->expect_total);
+	if (req->expect_total >= 0 && total >= 0 &&
+	    total != req->expect_total) {
+		refuse(x, TFS_ERR_CHANGED, "it is %lld bytes now, not %lld",
+		    total, req->expect_total);
+		return;
+	}
+	if (req->expect_total >= 0 && total < 0 && status == 206) {
+		refuse(x, TFS_ERR_PROTOCOL, "its Content-Range gives no total "
+		    "size (%lld bytes expected)", req->expect_total);
 		return;
 	}
 	if (status != 206 || total < 0)
