@@ -10,8 +10,9 @@
  * stopped grows its windows (to 4 MiB) and keeps `streams` of them in
  * flight ahead of it: several ranged GETs at once, within one memory
  * budget for all open files, in equal shares among those being read
- * (beyond its share, a read fetches only what it asks for). A read waits with a deadline: no byte for read_timeout seconds
- * fails it with TFS_ERR_NETWORK, and an interrupted caller stops waiting
+ * (beyond its share, a read fetches only what it asks for). A read
+ * waits with a deadline: no byte for read_timeout seconds fails it with
+ * TFS_ERR_NETWORK, and an interrupted caller stops waiting
  * (TFS_ERR_INTERRUPTED); one object's trouble holds no other's reads.
  *
  * GCM items: the first open downloads the object (in `streams` ranges
