@@ -23,6 +23,7 @@
 #include "twiliofs/crypto.h"
 #include "twiliofs/envelope.h"
 #include "twiliofs/fs.h"
+#include "twiliofs/io.h"
 #include "twiliofs/http.h"
 #include "twiliofs/json.h"
 #include "twiliofs/keyring.h"
@@ -226,24 +227,9 @@ out:
 static int
 make_dirs(const char *path, struct tfs_error *err)
 {
-	char buf[PATH_MAX];
-	size_t i;
-
-	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
-		return tfs_error_set(err, TFS_ERR_CONFIG, "%s: path too long",
-		    path);
-	for (i = 1; buf[i] != '\0'; i++) {
-		if (buf[i] != '/')
-			continue;
-		buf[i] = '\0';
-		if (mkdir(buf, 0700) != 0 && errno != EEXIST)
-			return tfs_error_set(err, TFS_ERR_CONFIG, "%s: cannot "
-			    "create: %s", buf, strerror(errno));
-		buf[i] = '/';
-	}
-	if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+	if (io_make_dirs(path) != 0)
 		return tfs_error_set(err, TFS_ERR_CONFIG, "%s: cannot create: "
-		    "%s", buf, strerror(errno));
+		    "%s", path, strerror(errno));
 	return TFS_OK;
 }
 

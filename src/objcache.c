@@ -15,6 +15,7 @@
 
 #include <openssl/evp.h>
 
+#include "twiliofs/io.h"
 #include "twiliofs/log.h"
 #include "twiliofs/objcache.h"
 
@@ -179,20 +180,6 @@ clean_stale_tmp(const char *dir)
 	closedir(d);
 }
 
-/* mkdir 0700 unless it exists as a directory. */
-static int
-make_dir(const char *path, struct tfs_error *err)
-{
-	struct stat st;
-
-	if (mkdir(path, 0700) == 0)
-		return TFS_OK;
-	if (errno == EEXIST && stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-		return TFS_OK;
-	return tfs_error_set(err, TFS_ERR_IO, "%s: cannot create the cache "
-	    "directory: %s", path, strerror(errno));
-}
-
 struct cached {
 	char name[OBJCACHE_KEY_LEN];
 	long long size;
@@ -292,10 +279,9 @@ objcache_new(struct objcache **out, const char *cache_dir, long long size,
 	    (int)sizeof(oc->dir))
 		rc = tfs_error_set(err, TFS_ERR_CONFIG, "%s: cache directory "
 		    "path too long", cache_dir);
-	if (rc == TFS_OK)
-		rc = make_dir(cache_dir, err);
-	if (rc == TFS_OK)
-		rc = make_dir(oc->dir, err);
+	if (rc == TFS_OK && io_make_dirs(oc->dir) != 0)
+		rc = tfs_error_set(err, TFS_ERR_IO, "%s: cannot create the "
+		    "cache directory: %s", oc->dir, strerror(errno));
 	if (rc != TFS_OK) {
 		objcache_free(oc);
 		return rc;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* io.h - whole writes to a file descriptor, whatever write(2) splits. */
+/* io.h - whole writes to a file descriptor, whatever write(2) splits;
+ * mkdir -p. */
 #ifndef TWILIOFS_IO_H
 #define TWILIOFS_IO_H
 
@@ -11,5 +12,11 @@
  */
 int io_write_all(int fd, const void *p, size_t len)
 	__attribute__((warn_unused_result));
+
+/*
+ * mkdir -p: path and every missing parent, new ones 0700; path must end
+ * up a directory. 0, or -1 with errno (ENAMETOOLONG, ENOTDIR, …).
+ */
+int io_make_dirs(const char *path) __attribute__((warn_unused_result));
 
 #endif
