@@ -3,6 +3,7 @@
 #define _GNU_SOURCE	/* strcasestr */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -24,7 +24,6 @@
 #ifndef TWILIOFS_MEDIA_H
 #define TWILIOFS_MEDIA_H
 
-#include <stdatomic.h>
 #include <stddef.h>
 
 #include "twiliofs/error.h"
