@@ -136,6 +136,24 @@ tx_finish(struct catalog *cat, int own, int rc, struct tfs_error *err)
 
 /* --- SQL functions of our own (this connection only) --- */
 
+/*
+ * The text of v as a C string, or NULL when v is not text or holds a NUL:
+ * JSON's "\u0000" reaches us as text whose C string is cut short, and
+ * "RT<32 hex>\u0000?x" must not pass for the SID it begins with.
+ */
+static const char *
+value_cstr(sqlite3_value *v)
+{
+	const char *s;
+
+	if (sqlite3_value_type(v) != SQLITE_TEXT)
+		return NULL;
+	s = (const char *)sqlite3_value_text(v);
+	if (s == NULL || strlen(s) != (size_t)sqlite3_value_bytes(v))
+		return NULL;
+	return s;
+}
+
 /* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant). */
 static long long
 days_from_civil(long long y, int m, int d)
@@ -217,7 +235,8 @@ to_unix(long long y, int mo, int d, int h, int mi, int s, int off,
 		return -1;
 	*out = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s -
 	    off;
-	return 0;
+	/* Year 0000 and the like: no recording is older than the epoch. */
+	return *out < 0 ? -1 : 0;
 }
 
 /*
@@ -350,9 +369,7 @@ sql_time(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 	int r;
 
 	(void)argc;
-	if (sqlite3_value_type(argv[0]) != SQLITE_TEXT)
-		return;
-	s = (const char *)sqlite3_value_text(argv[0]);
+	s = value_cstr(argv[0]);
 	if (s == NULL)
 		return;
 	if (s[0] >= '0' && s[0] <= '9' && strlen(s) >= 10 && s[4] == '-')
@@ -376,9 +393,7 @@ sql_unbase64(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 	size_t n;
 
 	(void)argc;
-	if (sqlite3_value_type(argv[0]) != SQLITE_TEXT)
-		return;
-	s = (const char *)sqlite3_value_text(argv[0]);
+	s = value_cstr(argv[0]);
 	cap = sqlite3_value_int64(argv[1]);
 	if (s == NULL || cap < 1 || cap > (sqlite3_int64)sizeof(buf))
 		return;
@@ -395,24 +410,17 @@ sql_unbase64(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 static void
 sql_sid_ok(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
-	const char *sid = (const char *)sqlite3_value_text(argv[0]);
-	const char *prefix = (const char *)sqlite3_value_text(argv[1]);
-
 	(void)argc;
-	sqlite3_result_int(ctx, sqlite3_value_type(argv[0]) == SQLITE_TEXT &&
-	    kind_sid_shaped(sid, prefix));
+	sqlite3_result_int(ctx, kind_sid_shaped(value_cstr(argv[0]),
+	    value_cstr(argv[1])));
 }
 
 /* tfs_sid_or_empty(text, prefix): text if a SID with prefix, else ''. */
 static void
 sql_sid_or_empty(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
-	const char *sid = (const char *)sqlite3_value_text(argv[0]);
-	const char *prefix = (const char *)sqlite3_value_text(argv[1]);
-
 	(void)argc;
-	if (sqlite3_value_type(argv[0]) == SQLITE_TEXT &&
-	    kind_sid_shaped(sid, prefix))
+	if (kind_sid_shaped(value_cstr(argv[0]), value_cstr(argv[1])))
 		sqlite3_result_value(ctx, argv[0]);
 	else
 		sqlite3_result_text(ctx, "", 0, SQLITE_STATIC);
@@ -1140,17 +1148,28 @@ page_shape(struct catalog *cat, enum item_kind kind, const char *json,
 	    "INSERT INTO temp.raw (idx, type, rec)"
 	    " SELECT key, type, value FROM json_each(?1, ?2)";
 	/*
-	 * Records we cannot key on: reported and skipped, the rest kept. A
-	 * repeated "sid" member is refused too: which one a JSON reader
-	 * takes is not ours to guess.
+	 * Records we cannot key on or file: reported and skipped, the rest
+	 * kept. A repeated "sid" member is refused too: which one a JSON
+	 * reader takes is not ours to guess; so is a sid written with
+	 * escapes: SQLite's JSON cuts "RT…\u0000?x" short at the NUL, to
+	 * the SID it begins with. A date_created that is there
+	 * but no date would make a day directory of garbage (or year 0);
+	 * one that is absent or null files the record under 1970-01-01,
+	 * the epoch, as an unknown date.
 	 */
 #define WHY_BAD "CASE WHEN type IS NOT 'object' THEN 'is not an object'" \
 	    " WHEN (SELECT count(*) FROM json_each(rec) WHERE key = 'sid')" \
 	    " > 1 THEN 'has more than one sid'" \
 	    " WHEN json_type(rec, '$.sid') IS NOT 'text'" \
 	    " THEN 'has no sid string'" \
-	    " WHEN NOT tfs_sid_ok(json_extract(rec, '$.sid'), ?1)" \
-	    " THEN 'has a sid that is not ' || ?1 || ' and 32 hex digits' END"
+	    " WHEN NOT tfs_sid_ok(json_extract(rec, '$.sid'), ?1) OR" \
+	    " (rec -> '$.sid') IS NOT '\"' || json_extract(rec, '$.sid')" \
+	    " || '\"' THEN 'has a sid that is not ' || ?1 ||" \
+	    " ' and 32 hex digits'" \
+	    " WHEN coalesce(json_type(rec, '$.date_created'), 'null')" \
+	    " <> 'null' AND tfs_time(json_extract(rec, '$.date_created'))" \
+	    " IS NULL THEN 'has a date_created that is not a date of 1970" \
+	    " or later (ISO 8601 or RFC 2822)' END"
 	static const char records_sql[] =
 	    "DELETE FROM temp.raw WHERE (" WHY_BAD ") IS NOT NULL"
 	    " RETURNING idx, " WHY_BAD;

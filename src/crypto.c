@@ -39,6 +39,37 @@ crypto_cipher_name(enum envelope_scheme scheme, size_t cek_len)
 	return "none";
 }
 
+/*
+ * OpenSSL 3.2+ answers a bad v1.5 padding with a random "synthetic" key
+ * instead of an error (implicit rejection, a Marvin-attack defence for
+ * servers): about 1 wrong key in 120 would then "open" a CEK and give
+ * garbage. We must know the key was wrong, so we ask for the error; we
+ * are no decryption oracle (nothing is sent back to anyone). Which
+ * libcrypto runs is known only now, not when we were built (a build
+ * against 3.0 headers runs on 3.2): the parameter is set by name always
+ * (3.0 and 3.1 ignore a name they do not know, and reject explicitly),
+ * and on 3.2 or later read back: if it did not take, no unwrap at all.
+ */
+#define IMPLICIT_REJECTION "implicit-rejection"
+
+int
+crypto_rsa_explicit_rejection(EVP_PKEY_CTX *ctx)
+{
+	unsigned int off = 0, now = 1;
+	OSSL_PARAM set[2], get[2];
+
+	set[0] = OSSL_PARAM_construct_uint(IMPLICIT_REJECTION, &off);
+	set[1] = OSSL_PARAM_construct_end();
+	if (EVP_PKEY_CTX_set_params(ctx, set) <= 0)
+		return 0;
+	if (OPENSSL_version_major() == 3 && OPENSSL_version_minor() < 2)
+		return 1;
+	get[0] = OSSL_PARAM_construct_uint(IMPLICIT_REJECTION, &now);
+	get[1] = OSSL_PARAM_construct_end();
+	return EVP_PKEY_CTX_get_params(ctx, get) > 0 &&
+	    OSSL_PARAM_modified(&get[0]) && now == 0;
+}
+
 /* Configure ctx for the padding the scheme wraps its CEK with. */
 static int
 set_unwrap_padding(EVP_PKEY_CTX *ctx, enum envelope_scheme scheme)
@@ -49,28 +80,8 @@ set_unwrap_padding(EVP_PKEY_CTX *ctx, enum envelope_scheme scheme)
 		    EVP_PKEY_CTX_set_rsa_oaep_md(ctx, EVP_sha256()) > 0 &&
 		    EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, EVP_sha256()) > 0;
 	}
-	if (EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) <= 0)
-		return 0;
-#ifdef OSSL_ASYM_CIPHER_PARAM_IMPLICIT_REJECTION
-	{
-		/*
-		 * OpenSSL 3.2+ answers a bad v1.5 padding with a random
-		 * "synthetic" key instead of an error (a Marvin-attack
-		 * defence for servers). We must know that the key was wrong,
-		 * so ask for the error. We are not a decryption oracle: the
-		 * result is never sent to anyone.
-		 */
-		unsigned int off = 0;
-		OSSL_PARAM p[2];
-
-		p[0] = OSSL_PARAM_construct_uint(
-		    OSSL_ASYM_CIPHER_PARAM_IMPLICIT_REJECTION, &off);
-		p[1] = OSSL_PARAM_construct_end();
-		if (EVP_PKEY_CTX_set_params(ctx, p) <= 0)
-			return 0;
-	}
-#endif
-	return 1;
+	return EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) > 0 &&
+	    crypto_rsa_explicit_rejection(ctx);
 }
 
 int

@@ -34,9 +34,16 @@ struct crypto_cek {
 void crypto_cek_wipe(struct crypto_cek *cek);
 
 /*
+ * Turn OpenSSL's implicit rejection off on a PKCS#1 v1.5 decrypt context,
+ * deciding by the libcrypto running (3.2 and later have it), not by the
+ * headers built against. 1 when a bad padding will be an error, else 0.
+ */
+int crypto_rsa_explicit_rejection(EVP_PKEY_CTX *ctx);
+
+/*
  * Unwrap a CEK with one RSA private key: PKCS#1 v1.5 for ENVELOPE_CBC (with
- * OpenSSL's implicit rejection turned off where it exists, so a wrong key
- * fails instead of yielding a random key), OAEP SHA-256 / MGF1-SHA-256 /
+ * crypto_rsa_explicit_rejection, so a wrong key fails instead of yielding
+ * a random key), OAEP SHA-256 / MGF1-SHA-256 /
  * no label for ENVELOPE_GCM. Only 16- or 32-byte results are accepted for
  * CBC, only 32 for GCM. TFS_ERR_NOKEY if this key does not open it.
  */

@@ -107,6 +107,36 @@ measure() {
 	record "$name" "$t"
 }
 
+# CPU accounting, in clock ticks (USER_HZ): where a run's time went on a
+# machine whose cores nginx, the client and the daemon share.
+busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+pid_ticks() { # PID...: their user + system time; a gone one counts 0
+	local p t=0 f
+	for p in "$@"; do
+		# fields after the ")" that ends comm: utime is the 12th, stime the 13th
+		f=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null) || continue
+		t=$((t + $(awk '{ print $12 + $13 }' <<<"$f")))
+	done
+	echo "$t"
+}
+nginx_pids() { local m; m=$(cat "$envdir/run/nginx.pid") && { echo "$m"; pgrep -P "$m"; }; }
+hz=$(getconf CLK_TCK)
+
+# measure_cpu NAME CMD...: measure, and record the CPU seconds of the whole
+# machine (NAME.cpu_all), of nginx (NAME.cpu_nginx) and, when a daemon is
+# mounted, of the daemon (NAME.cpu_daemon) during it.
+measure_cpu() {
+	local name=$1 b0 n0 d0 ng=()
+	shift
+	mapfile -t ng < <(nginx_pids)
+	b0=$(busy_ticks) n0=$(pid_ticks "${ng[@]}") d0=$(pid_ticks ${daemon:+"$daemon"})
+	measure "$name" "$@" || return 1
+	record "$name.cpu_all" "$(calc 'a / b' "$(($(busy_ticks) - b0))" "$hz")"
+	record "$name.cpu_nginx" "$(calc 'a / b' "$(($(pid_ticks "${ng[@]}") - n0))" "$hz")"
+	[ -z "$daemon" ] ||
+		record "$name.cpu_daemon" "$(calc 'a / b' "$(($(pid_ticks "$daemon") - d0))" "$hz")"
+}
+
 # Formats for the table.
 fs() { awk -v v="$1" 'BEGIN { printf "%.3f s", v }'; }
 fms() { awk -v v="$1" 'BEGIN { printf "%.2f ms", v * 1000 }'; }
@@ -358,10 +388,10 @@ case_sequential() {
 	read -r cek iv < <(cbc_key "$sid" "$TWILIOFS_KEYS/$(key_a)")
 	for i in $(seq "$runs"); do
 		note "sequential $i/$runs"
-		measure seq.curl curl_get "$sid"
+		measure_cpu seq.curl curl_get "$sid"
 		measure seq.guide guide_pipeline "$sid" "$cek" "$iv"
 		mount_fresh "$catalog"
-		measure seq.cat rd cat "$mnt/$path"
+		measure_cpu seq.cat rd cat "$mnt/$path"
 		# warm re-read: the same file again in the same mount
 		log_settled
 		mark=$(log_mark)
@@ -392,6 +422,19 @@ case_sequential() {
 	row "time to first byte (open + 1-byte read, fresh mount) vs curl's resolve + time_starttransfer" \
 		"$(fms "$(med ttfb.tfs)")" "$(fms "$(med ttfb.curl)")" \
 		"$(pratio ttfb.curl ttfb.tfs)" "within a few ms"
+	# Where the time went: on 2 cores, curl + nginx alone can fill the
+	# machine; the mount does curl's work and more (decrypt, FUSE, cat).
+	row "CPU seconds, all processes, during the cold \`cat\` vs during curl (cores busy x wall; ratio: curl / cat)" \
+		"$(fs "$(med seq.cat.cpu_all)")" "$(fs "$(med seq.curl.cpu_all)")" \
+		"$(pratio seq.curl.cpu_all seq.cat.cpu_all)" "-"
+	row "of which nginx (sending the same ciphertext)" \
+		"$(fs "$(med seq.cat.cpu_nginx)")" "$(fs "$(med seq.curl.cpu_nginx)")" "-" "-"
+	row "the daemon's CPU vs curl's (curl's: all − nginx, during curl)" \
+		"$(fs "$(med seq.cat.cpu_daemon)")" \
+		"$(fs "$(calc 'a - b' "$(med seq.curl.cpu_all)" "$(med seq.curl.cpu_nginx)")")" "-" "-"
+	row "cores busy (of $(nproc)): CPU seconds / wall time" \
+		"$(calc 'a / b' "$(med seq.cat.cpu_all)" "$cat" | cut -c1-4)" \
+		"$(calc 'a / b' "$(med seq.curl.cpu_all)" "$c" | cut -c1-4)" "-" "-"
 	row "warm re-read (\`cat\` again, same mount) vs the cold \`cat\`" \
 		"$(fs "$w")" "$(fs "$cat")" "$(pratio seq.cat warm.cat)" "page-cache speed"
 	row "HTTP requests during the warm re-read (nginx log)" \
@@ -484,10 +527,10 @@ case_gcm() {
 	offs=$(offsets_for "$size")
 	for i in $(seq "$runs"); do
 		note "gcm $i/$runs"
-		measure gcm.curl curl_get "$sid"
+		measure_cpu gcm.curl curl_get "$sid"
 		fresh_cache "$gcache"
 		mount_fresh "$gcache"
-		measure gcm.first rd cat "$mnt/$path"
+		measure_cpu gcm.first rd cat "$mnt/$path"
 		[ "$i" -gt 1 ] || check_sha "$mnt/$path" "$sha"
 		unmount
 		# later reads: a fresh mount, the verified object in the cache
@@ -507,6 +550,9 @@ case_gcm() {
 	row "GCM $gcm_mib MiB first read (download, verify, read; empty cache) vs curl of its ciphertext" \
 		"$(fs "$(med gcm.first)")" "$(fs "$(med gcm.curl)")" \
 		"$(pratio gcm.curl gcm.first)" ">= 0.83"
+	row "CPU seconds, all processes, during the GCM first read vs during curl (of which the daemon: $(fs "$(med gcm.first.cpu_daemon)"))" \
+		"$(fs "$(med gcm.first.cpu_all)")" "$(fs "$(med gcm.curl.cpu_all)")" \
+		"$(pratio gcm.curl.cpu_all gcm.first.cpu_all)" "-"
 	row "GCM later random 64 KiB reads (verified object cached, fresh mount): median latency vs \`curl -r\`" \
 		"$(fms "$(med gcm.random)")" "$(fms "$(med gcm.random_curl)")" \
 		"$(pratio gcm.random_curl gcm.random)" "-"

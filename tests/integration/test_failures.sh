@@ -407,5 +407,41 @@ unmount
 case_end "status.json: products (403 as forbidden), network, no_key with the key SID, failed upstream"
 reset
 
+# Hostile identifiers and dates (issue 10): what would be a URL's query, a
+# path, a cut-short SID, a terminal escape or a year-0 directory is never
+# used; the records around them are kept.
+hex=0123456789abcdef0123456789abcd
+fresh
+control shape "{\"malformed\":{\"kind\":\"video_recording\",\"records\":[
+ {\"sid\":\"RT?Page=1#x\",\"status\":\"completed\"},
+ {\"sid\":\"RT${hex}e1\\u0000?x\",\"status\":\"completed\"},
+ {\"sid\":\"RT${hex}e2\",\"status\":\"completed\",\"date_created\":\"0000-01-01T00:00:00Z\"},
+ {\"sid\":\"RT${hex}e3\",\"status\":\"completed\",\"date_created\":\"garbage\"},
+ {\"sid\":\"RT${hex}e4\",\"status\":\"completed\",\"date_created\":\"2024-05-01T10:00:00Z\",
+  \"room_sid\":\"../../../x\",\"grouping_sids\":{\"room_sid\":\"RM${hex}00\\u001b[31m\\n\"}}]}}"
+sync_
+[ $rc -eq 5 ] || fail "exit $rc, want 5"
+has "record 0 has a sid that is not RT" "$W/err" "stderr"
+[ "$(q "SELECT max(skipped) FROM products")" = 4 ] ||
+	fail "skipped: $(q "SELECT max(skipped) FROM products"), want 4"
+[ "$(q "SELECT count(*) FROM items WHERE sid GLOB '*[^A-Za-z0-9]*' OR length(sid) <> 34")" = 0 ] ||
+	fail "a SID that is not a SID was stored"
+[ "$(q "SELECT count(*) FROM items WHERE sid IN ('RT${hex}e1', 'RT${hex}e2', 'RT${hex}e3')")" = 0 ] ||
+	fail "a record with a cut-short SID or no date was stored"
+[ "$(q "SELECT count(*) FROM items WHERE sid = 'RT${hex}e4' AND room_sid = ''")" = 1 ] ||
+	fail "the record with a bad room SID was not kept, or kept its room SID"
+[ "$(q "SELECT count(*) FROM items WHERE kind = 1 AND status = 'completed'")" -ge 5 ] ||
+	fail "the rest of the page was not kept"
+mount_bg -o offline
+[ $rc -eq 0 ] || fail "mount: exit $rc: $(cat "$W/mount.err")"
+bad=$(find "$MNT" -mindepth 1 \( -name '*[[:cntrl:]?#]*' -o -name '0-*' \) -print 2>&1 | head -3)
+[ -z "$bad" ] || fail "odd names in the tree: $bad"
+bad=$(find "$MNT/video/recordings" "$MNT/voice/recordings" -mindepth 1 -maxdepth 1 -type d \
+    ! -regex '.*/[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]' -print | head -3)
+[ -z "$bad" ] || fail "day directories that are not dates: $bad"
+unmount
+case_end "hostile SIDs, room SIDs and dates: records skipped or their bad member left out, the tree clean"
+reset
+
 echo "1..$n"
 [ "$fails" -eq 0 ]

@@ -475,22 +475,66 @@ test_kinds(void)
 
 /* --- dates --- */
 
+/* A date_created and the Unix time it is, or -1: no date, skipped. */
+struct date_case {
+	const char *date;
+	long long want;
+};
+
+/* Ingest one record of kind per case (SIDs prefix + first + i) and check
+ * each date, or that the record was skipped. */
+static void
+check_dates(struct catalog *cat, enum item_kind kind, const char *prefix,
+    size_t first, const struct date_case *c, size_t n)
+{
+	struct catalog_page pg;
+	struct tfs_error err;
+	char recs[4096] = "", sid[40];
+	struct item it;
+	size_t i, o = 0, bad = 0;
+	int rc;
+
+	for (i = 0; i < n; i++) {
+		o += (size_t)snprintf(recs + o, sizeof(recs) - o, "%s{\"sid\":"
+		    "\"%s%032zx\",\"date_created\":\"%s\"}", i ? "," : "",
+		    prefix, first + i, c[i].date);
+		bad += c[i].want < 0;
+	}
+	(void)ingest_recs(cat, kind, recs, 1, &pg);
+	CHECK(pg.added == n - bad && pg.skipped == bad, "%s dates: %zu "
+	    "added, %zu skipped, want %zu and %zu", prefix, pg.added,
+	    pg.skipped, n - bad, bad);
+	for (i = 0; i < n; i++) {
+		(void)snprintf(sid, sizeof(sid), "%s%032zx", prefix, first + i);
+		tfs_error_clear(&err);
+		rc = catalog_get(cat, sid, 0, &it, &err);
+		if (c[i].want < 0)
+			CHECK(rc != TFS_OK, "\"%s\" was stored as %lld, not "
+			    "skipped", c[i].date, it.date_created);
+		else if (CHECK(rc == TFS_OK, "\"%s\": %s", c[i].date,
+		    err.detail))
+			CHECK(it.date_created == c[i].want, "\"%s\" is "
+			    "%lld, want %lld", c[i].date, it.date_created,
+			    c[i].want);
+	}
+}
+
 static void
 test_dates(void)
 {
-	static const struct {
-		const char *date;
-		long long want;
-	} iso[] = {
+	static const struct date_case iso[] = {
 		{ "2024-05-01T10:00:00Z", 1714557600 },
 		{ "2024-05-01T10:00:00.5Z", 1714557600 },
 		{ "2024-05-01T12:00:00+02:00", 1714557600 },
 		{ "2024-05-01T05:00:00-0500", 1714557600 },
 		{ "2024-05-01 10:00:00", 1714557600 },
 		{ "2020-02-29T00:00:00Z", 1582934400 },
-		{ "2024-02-30T00:00:00Z", 0 },
-		{ "2024-05-01T10:00:00Zjunk", 0 },
-		{ "yesterday", 0 },
+		{ "1970-01-01T00:00:00Z", 0 },
+		{ "2024-02-30T00:00:00Z", -1 },
+		{ "2024-05-01T10:00:00Zjunk", -1 },
+		{ "0000-01-01T00:00:00Z", -1 },
+		{ "1969-12-31T23:59:59Z", -1 },
+		{ "yesterday", -1 },
 	}, rfc[] = {
 		{ "Wed, 01 May 2024 10:00:00 +0000", 1714557600 },
 		{ "Wed, 01 May 2024 05:00:00 -0500", 1714557600 },
@@ -500,46 +544,34 @@ test_dates(void)
 		{ "Wed, 01 may 2024 10:00 +0000", 1714557600 },
 		{ "Sat, 29 Feb 2020 00:00:00 +0000", 1582934400 },
 		{ "Fri, 31 Dec 1999 23:59:59 -0000", 946684799 },
-		{ "Wed, 01 Foo 2024 10:00:00 +0000", 0 },
-		{ "Wed, 01 May 2024 10:00:00 +9999", 0 },
-		{ "", 0 },
+		{ "Wed, 01 Foo 2024 10:00:00 +0000", -1 },
+		{ "Wed, 01 May 2024 10:00:00 +9999", -1 },
+		{ "Sat, 01 Jan 0000 00:00:00 +0000", -1 },
+		{ "", -1 },
 	};
 	struct catalog *cat = open_cat("dates");
 	struct catalog_page pg;
-	char recs[4096], sid[40];
 	struct item it;
-	size_t i, o;
 
 	if (cat == NULL)
 		return;
-	o = 0;
-	for (i = 0; i < sizeof(iso) / sizeof(iso[0]); i++)
-		o += (size_t)snprintf(recs + o, sizeof(recs) - o, "%s{\"sid\":"
-		    "\"GT%032zx\",\"date_created\":\"%s\"}", i ? "," : "",
-		    0x150 + i, iso[i].date);
-	(void)ingest_recs(cat, ITEM_TRANSCRIPT, recs, 1, &pg);
-	CHECK(pg.added == sizeof(iso) / sizeof(iso[0]) && pg.skipped == 0,
-	    "ISO dates: %zu added, %zu skipped", pg.added, pg.skipped);
-	o = 0;
-	for (i = 0; i < sizeof(rfc) / sizeof(rfc[0]); i++)
-		o += (size_t)snprintf(recs + o, sizeof(recs) - o, "%s{\"sid\":"
-		    "\"RE%032zx\",\"date_created\":\"%s\"}", i ? "," : "",
-		    0x2fc + i, rfc[i].date);
-	(void)ingest_recs(cat, ITEM_VOICE_RECORDING, recs, 1, &pg);
-	for (i = 0; i < sizeof(iso) / sizeof(iso[0]); i++) {
-		(void)snprintf(sid, sizeof(sid), "GT%032zx", 0x150 + i);
-		if (get(cat, sid, 0, &it) == TFS_OK)
-			CHECK(it.date_created == iso[i].want, "\"%s\" is "
-			    "%lld, want %lld", iso[i].date, it.date_created,
-			    iso[i].want);
-	}
-	for (i = 0; i < sizeof(rfc) / sizeof(rfc[0]); i++) {
-		(void)snprintf(sid, sizeof(sid), "RE%032zx", 0x2fc + i);
-		if (get(cat, sid, 0, &it) == TFS_OK)
-			CHECK(it.date_created == rfc[i].want, "\"%s\" is "
-			    "%lld, want %lld", rfc[i].date, it.date_created,
-			    rfc[i].want);
-	}
+	check_dates(cat, ITEM_TRANSCRIPT, "GT", 0x150, iso,
+	    sizeof(iso) / sizeof(iso[0]));
+	check_dates(cat, ITEM_VOICE_RECORDING, "RE", 0x2fc, rfc,
+	    sizeof(rfc) / sizeof(rfc[0]));
+	/* Absent, null: kept, under the epoch (an unknown date). A
+	 * number or an object is no date. */
+	(void)ingest_recs(cat, ITEM_VOICE_RECORDING,
+	    "{\"sid\":\"" RE("d1") "\"},"
+	    "{\"sid\":\"" RE("d2") "\",\"date_created\":null},"
+	    "{\"sid\":\"" RE("d3") "\",\"date_created\":1714557600},"
+	    "{\"sid\":\"" RE("d4") "\",\"date_created\":{\"a\":1}}", 1,
+	    &pg);
+	CHECK(pg.added == 2 && pg.skipped == 2, "absent/null/number/object "
+	    "dates: %zu added, %zu skipped", pg.added, pg.skipped);
+	if (get(cat, RE("d2"), 0, &it) == TFS_OK)
+		CHECK(it.date_created == 0, "null date is %lld",
+		    it.date_created);
 	/* Numbers as strings, numbers as numbers, junk. */
 	(void)ingest_recs(cat, ITEM_VOICE_RECORDING,
 	    "{\"sid\":\"" RE("a1") "\",\"error_code\":\"16102\","
@@ -1174,7 +1206,7 @@ test_injection(void)
 	    "\"codec\":\"VP8'--\",\"grouping_sids\":{\"room_sid\":\"" EVIL
 	    "\",\"participant_sid\":\"PA'||(SELECT 1)||'\"},"
 	    "\"container_format\":\"mkv'); DROP TABLE items;--\","
-	    "\"type\":\"video' OR '1'='1\",\"date_created\":\"" EVIL "\","
+	    "\"type\":\"video' OR '1'='1\","
 	    "\"links\":{\"media\":\"https://v/'); DROP TABLE meta;--\"},"
 	    "\"media_external_location\":\"s3://b/'); DELETE FROM items;--\","
 	    "\"x'); DROP TABLE items;--\":1},"
@@ -1183,9 +1215,12 @@ test_injection(void)
 	    "{\"sid\":\"RT'||(SELECT 1)||'\",\"status\":\"x' OR '1'='1\"},"
 	    "{\"sid\":\"" RT("e3") "'); DROP TABLE items;--\"},"
 	    "{\"sid\":\"RT" Z30 "1'\"},"
-	    "{\"sid\":\"" RT("e4") "\",\"status\":\"completed\"}", 1, &pg);
-	CHECK(pg.added == 3 && pg.skipped == 4, "%zu added, %zu skipped, "
-	    "want 3 and 4", pg.added, pg.skipped);
+	    "{\"sid\":\"" RT("e4") "\",\"status\":\"completed\"},"
+	    "{\"sid\":\"" RT("e5") "\",\"date_created\":\"" EVIL "\"},"
+	    "{\"sid\":\"RT?Page=1#x\"},{\"sid\":\"RT" Z30 "e6 \"},"
+	    "{\"sid\":\"" RT("e6") "\\u0000?x\"}", 1, &pg);
+	CHECK(pg.added == 3 && pg.skipped == 8, "%zu added, %zu skipped, "
+	    "want 3 and 8", pg.added, pg.skipped);
 	CHECK(unit_has_ci(pg.skip_detail, "record 2"), "skip detail: %s",
 	    pg.skip_detail);
 	if (get(cat, RT("e1"), 0, &it) == TFS_OK) {
@@ -1200,7 +1235,6 @@ test_injection(void)
 		    it.participant_sid);
 		/* Neither member names an allowed container. */
 		CHECK_STR(it.container, "");
-		CHECK(it.date_created == 0, "date %lld", it.date_created);
 		CHECK_STR(it.media_url, "https://v/'); DROP TABLE meta;--");
 		CHECK_STR(it.hold, "external");
 	}
@@ -1210,6 +1244,24 @@ test_injection(void)
 	tfs_error_clear(&err);
 	CHECK_RC(catalog_get(cat, EVIL, 0, &it, &err), TFS_ERR_RANGE,
 	    "a SID-position injection was stored");
+	/* The SID a NUL would cut "RT…e6\0?x" down to was not stored. */
+	tfs_error_clear(&err);
+	CHECK_RC(catalog_get(cat, RT("e6"), 0, &it, &err), TFS_ERR_RANGE,
+	    "a SID with a NUL was stored as its first 34 bytes");
+
+	/* Related SIDs that would be paths or terminal escapes: left out. */
+	(void)ingest_recs(cat, ITEM_VIDEO_RECORDING,
+	    "{\"sid\":\"" RT("e7") "\",\"grouping_sids\":{\"room_sid\":"
+	    "\"../../../x\",\"participant_sid\":\"PA\\u001b[31m" Z30 "\"}},"
+	    "{\"sid\":\"" RT("e8") "\",\"room_sid\":\"RM" Z30 "\\n1\","
+	    "\"participant_sid\":\"PA" Z30 "1\\u0000\"}", 1, &pg);
+	CHECK(pg.added == 2, "related SIDs: %zu added", pg.added);
+	if (get(cat, RT("e7"), 0, &it) == TFS_OK)
+		CHECK(it.room_sid[0] == '\0' && it.participant_sid[0] == '\0',
+		    "room %s participant %s", it.room_sid, it.participant_sid);
+	if (get(cat, RT("e8"), 0, &it) == TFS_OK)
+		CHECK(it.room_sid[0] == '\0' && it.participant_sid[0] == '\0',
+		    "room %s participant %s", it.room_sid, it.participant_sid);
 
 	/* Voice: through uri (the .wav URL), media_url, call_sid and the
 	 * envelope's key SID. */
@@ -1256,7 +1308,7 @@ test_injection(void)
 	db = raw_open("inject");
 	if (db == NULL)
 		return;
-	CHECK(raw_int(db, "SELECT count(*) FROM items") == 5, "items table");
+	CHECK(raw_int(db, "SELECT count(*) FROM items") == 7, "items table");
 	CHECK(raw_int(db, "SELECT count(*) FROM sqlite_master WHERE "
 	    "type = 'table' AND name IN ('items', 'meta', 'failures', "
 	    "'products')") == 4, "a table was dropped");
