@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <grp.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "twiliofs/cli.h"
+#include "twiliofs/config.h"
 #include "twiliofs/log.h"
 
 #ifndef TFS_VERSION
@@ -30,8 +32,10 @@ static const char usage_main[] =
 "  get       fetch and decrypt one recording, composition or transcript\n"
 "  decrypt   decrypt a recording, composition or transcript you already\n"
 "            downloaded (offline)\n"
-"\n"
-"Not in this version yet: keys (see README.md).\n"
+"  keys      generate a key pair; register, list or remove the\n"
+"            account's Public Keys\n"
+"  encryption  status, enable or disable encryption of recordings,\n"
+"            compositions and transcripts\n"
 "\n"
 "  -h, --help      this text; 'twiliofs COMMAND --help' for a command\n"
 "  -V, --version   print the version\n"
@@ -134,6 +138,38 @@ static const char usage_get[] =
 "  --part N                a transcript's Nth operator result (1, 2, …)\n"
 ACCOUNT_OPTIONS_HELP;
 
+static const char usage_keys[] =
+"Usage: twiliofs keys generate [--bits 2048|3072|4096] [--out DIR]\n"
+"       twiliofs keys register [--name NAME] [OPTIONS] PRIVATE_KEY\n"
+"       twiliofs keys list [OPTIONS]\n"
+"       twiliofs keys remove [--yes] [OPTIONS] CR…\n"
+"generate: a new RSA key pair in DIR (default .): private_key.pem\n"
+"  (PKCS#8, mode 0600) and public_key.pem; nothing is overwritten.\n"
+"register: create a Public Key resource from PRIVATE_KEY's public half,\n"
+"  print its CR… SID, and install PRIVATE_KEY into the keys directory\n"
+"  (the first of -k / $TWILIOFS_KEYS) as CR<sid>.pem, mode 0600.\n"
+"list: the account's Public Keys; 'local' when a private key for it is\n"
+"  among -k's keys.\n"
+"remove: delete a Public Key resource (asks first, unless --yes). The\n"
+"  local private key is kept: what was encrypted for it still needs it.\n"
+"\n"
+ACCOUNT_OPTIONS_HELP;
+
+static const char usage_encryption[] =
+"Usage: twiliofs encryption status [OPTIONS]\n"
+"       twiliofs encryption enable TARGET --key CR… [--service GA…]\n"
+"       twiliofs encryption disable TARGET [--service GA…]\n"
+"TARGET: video-recordings, video-compositions, intelligence (a\n"
+"Conversational Intelligence service: --service, or the only one), or\n"
+"voice (set in the Console only: this says where).\n"
+"\n"
+"  --key CR…               the Public Key to encrypt for; its private key\n"
+"                          must be among -k's keys (else --force)\n"
+"  --service GA…           the Intelligence service\n"
+"  --force                 enable with a key that has no local private key\n"
+"\n"
+ACCOUNT_OPTIONS_HELP;
+
 int
 cli_exit_status(int code)
 {
@@ -205,7 +241,15 @@ enum {
 	OPT_TTL,
 	OPT_INCREMENTAL,
 	OPT_PART,
-	OPT_LOG_FILE
+	OPT_LOG_FILE,
+	OPT_BITS,
+	OPT_OUT,
+	OPT_NAME,
+	OPT_YES,
+	OPT_SERVICE,
+	OPT_KEY,
+	OPT_FORCE,
+	OPT_PROFILE
 };
 
 /* Check the decrypt options make one complete request. */
@@ -259,7 +303,12 @@ parse_decrypt(struct cli *cli, int argc, char **argv)
 	d->keys = getenv("TWILIOFS_KEYS");
 	d->passphrase_file = getenv("TWILIOFS_KEY_PASSPHRASE_FILE");
 	opterr = 0;
-	optind = 1;
+	/*
+	 * 0, not 1: getopt (glibc, musl) then also forgets where an earlier
+	 * scan stopped inside a group of short options ("-hf"), a pointer
+	 * into that scan's argv, so cli_parse may be called again (tests).
+	 */
+	optind = 0;
 	while ((c = getopt_long(argc, argv, "+k:vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'k':
@@ -371,20 +420,21 @@ static int
 parse_size(const char *s, long long *out)
 {
 	char *end;
-	long long v;
+	long long v, unit = 1;
 
 	errno = 0;
 	v = strtoll(s, &end, 10);
 	if (errno != 0 || end == s || v < 0)
 		return -1;
 	switch (*end) {
-	case 'K': case 'k': v *= 1024; end++; break;
-	case 'M': case 'm': v *= 1024 * 1024; end++; break;
-	case 'G': case 'g': v *= 1024LL * 1024 * 1024; end++; break;
+	case 'K': case 'k': unit = 1024; end++; break;
+	case 'M': case 'm': unit = 1024 * 1024; end++; break;
+	case 'G': case 'g': unit = 1024LL * 1024 * 1024; end++; break;
 	}
-	if (*end != '\0')
+	/* Checked before multiplying: 9999999999999G is no size (UB). */
+	if (*end != '\0' || v > LLONG_MAX / unit)
 		return -1;
-	*out = v;
+	*out = v * unit;
 	return 0;
 }
 
@@ -547,6 +597,8 @@ set_o(struct cli *cli, const char *cmd, char *list)
 		for (p = item; *p != '\0'; p++)
 			if (*p == '-')
 				*p = '_';
+		if (strcmp(item, "profile") == 0)
+			continue;	/* taken before: find_profile */
 		for (i = 0; i < sizeof(account_opts) / sizeof(account_opts[0]);
 		    i++)
 			if (strcmp(item, account_opts[i].name) == 0)
@@ -570,18 +622,252 @@ set_o(struct cli *cli, const char *cmd, char *list)
 	return -1;
 }
 
-static void
-account_defaults(struct cli_account *a)
+/*
+ * The options of keys and encryption, each for its own action: -2 when c
+ * is none of them, -1 when taken, else an exit status.
+ */
+static int
+setup_option(struct cli *cli, const char *cmd, int c, const char *v,
+    char **argv)
 {
-	a->account_sid = getenv("TWILIO_ACCOUNT_SID");
-	a->keys = getenv("TWILIOFS_KEYS");
-	a->passphrase_file = getenv("TWILIOFS_KEY_PASSPHRASE_FILE");
-	a->endpoint = getenv("TWILIOFS_ENDPOINT");
-	a->region = getenv("TWILIO_REGION");
-	a->edge = getenv("TWILIO_EDGE");
-	a->cafile = getenv("TWILIOFS_CAFILE");
-	a->cache_dir = getenv("TWILIOFS_CACHE_DIR");
+	struct cli_setup *su = &cli->setup;
+	enum cli_setup_action want;
+
+	switch (c) {
+	case OPT_BITS:
+	case OPT_OUT:
+		want = SETUP_GENERATE;
+		break;
+	case OPT_NAME:
+		want = SETUP_REGISTER;
+		break;
+	case OPT_YES:
+		want = SETUP_REMOVE;
+		break;
+	case OPT_KEY:
+	case OPT_FORCE:
+		want = SETUP_ENABLE;
+		break;
+	case OPT_SERVICE:
+		want = su->action == SETUP_DISABLE ? SETUP_DISABLE :
+		    SETUP_ENABLE;
+		break;
+	default:
+		return -2;
+	}
+	if (su->action != want)
+		return bad_option(cmd, argv);
+	if (c == OPT_BITS && parse_int(v, 2048, 4096, &su->bits) != 0)
+		return usage_error("keys ", "keys generate: --bits must be "
+		    "2048, 3072 or 4096");
+	if (c == OPT_OUT)
+		su->out = v;
+	if (c == OPT_NAME)
+		su->name = v;
+	if (c == OPT_YES)
+		su->yes = 1;
+	if (c == OPT_KEY)
+		su->key = v;
+	if (c == OPT_FORCE)
+		su->force = 1;
+	if (c == OPT_SERVICE)
+		su->service = v;
+	return -1;
+}
+
+/* The operand each action takes (none, a file, a SID, a target). */
+static int
+setup_operand(struct cli *cli, const char *cmd, int nargs, char **args)
+{
+	static const char *const what[] = {
+		[SETUP_GENERATE] = NULL, [SETUP_REGISTER] = "PRIVATE_KEY",
+		[SETUP_LIST] = NULL, [SETUP_REMOVE] = "a Public Key SID",
+		[SETUP_STATUS] = NULL, [SETUP_ENABLE] = "TARGET",
+		[SETUP_DISABLE] = "TARGET",
+	};
+	struct cli_setup *su = &cli->setup;
+	const char *want = what[su->action];
+	char msg[128];
+
+	if (nargs != (want != NULL)) {
+		(void)snprintf(msg, sizeof(msg), "%s: %s expected", cmd,
+		    want != NULL ? want : "no operand");
+		return usage_error(cli->command == CLI_KEYS ? "keys " :
+		    "encryption ", msg);
+	}
+	su->arg = nargs > 0 ? args[0] : NULL;
+	if (su->action == SETUP_ENABLE && su->key == NULL &&
+	    strcmp(su->arg, "voice") != 0)
+		return usage_error("encryption ", "encryption enable: --key "
+		    "CR… expected (see 'twiliofs keys list')");
+	return -1;
+}
+
+static int parse_account_cmd(struct cli *cli, const char *cmd, int argc,
+    char **argv, const char *account);
+
+/* keys SUB … and encryption SUB …: the action, then as sync. */
+static int
+parse_setup(struct cli *cli, int argc, char **argv)
+{
+	static const struct {
+		enum cli_command cmd;
+		const char *name;
+		enum cli_setup_action action;
+	} subs[] = {
+		{ CLI_KEYS, "generate", SETUP_GENERATE },
+		{ CLI_KEYS, "register", SETUP_REGISTER },
+		{ CLI_KEYS, "list", SETUP_LIST },
+		{ CLI_KEYS, "remove", SETUP_REMOVE },
+		{ CLI_ENCRYPTION, "status", SETUP_STATUS },
+		{ CLI_ENCRYPTION, "enable", SETUP_ENABLE },
+		{ CLI_ENCRYPTION, "disable", SETUP_DISABLE },
+	};
+	static char cmd[64];
+	const char *top = argv[1], *sub = argc > 2 ? argv[2] : "";
+	size_t i;
+
+	cli->command = strcmp(top, "keys") == 0 ? CLI_KEYS : CLI_ENCRYPTION;
+	if (strcmp(sub, "-h") == 0 || strcmp(sub, "--help") == 0) {
+		fputs(cli->command == CLI_KEYS ? usage_keys :
+		    usage_encryption, stdout);
+		return CLI_EXIT_OK;
+	}
+	for (i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
+		if (subs[i].cmd == cli->command &&
+		    strcmp(subs[i].name, sub) == 0)
+			break;
+	if (i == sizeof(subs) / sizeof(subs[0])) {
+		log_msg(TFS_LOG_ERROR, "%s: %s '%.40s'; see 'twiliofs %s "
+		    "--help'", top, sub[0] ? "unknown action" : "no action",
+		    sub, top);
+		return CLI_EXIT_USAGE;
+	}
+	cli->setup.action = subs[i].action;
+	cli->setup.bits = 2048;
+	cli->setup.out = ".";
+	(void)snprintf(cmd, sizeof(cmd), "%s %s", top, sub);
+	return parse_account_cmd(cli, cmd, argc - 2, argv + 2, NULL);
+}
+
+void
+cli_take_secret(char *secret, char *out, size_t cap)
+{
+	(void)snprintf(out, cap, "%s", secret != NULL ? secret : "");
+	if (secret != NULL)
+		explicit_bzero(secret, strlen(secret));
+}
+
+/* What a config file's profile sets: as -o, plus the credentials. */
+struct config_ctx {
+	struct cli *cli;
+	const char *cmd;
+};
+
+static int
+config_set(const char *name, char *value, void *arg)
+{
+	struct config_ctx *c = arg;
+	struct cli_account *a = &c->cli->account;
+	size_t i;
+
+	/* A bare name is a mount flag (offline, allow_other). */
+	if (value == NULL && c->cli->command != CLI_MOUNT)
+		return 0;
+	if (value == NULL)
+		return set_mount_o(c->cli, (char *)name, NULL) >= 0 ?
+		    TFS_ERR_CONFIG : 0;
+	if (strcmp(name, "api_key") == 0)
+		a->api_key = value;
+	else if (strcmp(name, "api_secret") == 0)
+		a->api_secret = value;
+	else if (strcmp(name, "auth_token") == 0)
+		a->auth_token = value;
+	else {
+		for (i = 0; i < sizeof(account_opts) / sizeof(account_opts[0]);
+		    i++)
+			if (strcmp(name, account_opts[i].name) == 0)
+				return set_account(c->cli, c->cmd,
+				    account_opts[i].id, value) >= 0 ?
+				    TFS_ERR_CONFIG : 0;
+		/* Mount options in a profile: for mounts only. */
+		if (c->cli->command == CLI_MOUNT)
+			return set_mount_o(c->cli, (char *)name, value) >= 0 ?
+			    TFS_ERR_CONFIG : 0;
+	}
+	return 0;
+}
+
+/* name's value from the environment, when it is set there. */
+static void
+env_over(const char **v, const char *name)
+{
+	const char *e = getenv(name);
+
+	if (e != NULL)
+		*v = e;
+}
+
+/*
+ * The defaults, then the config file's profile, then the environment:
+ * the command line, parsed after, wins over both.
+ */
+static int
+account_defaults(struct cli *cli, const char *cmd, const char *profile)
+{
+	struct cli_account *a = &cli->account;
+	struct config_ctx c = { cli, cmd };
+	struct tfs_error err = { 0, "" };
+	const char *env_profile = getenv("TWILIOFS_PROFILE");
+
 	a->ttl = 600;
+	if (profile == NULL && env_profile != NULL && env_profile[0] != '\0')
+		profile = env_profile;
+	a->profile = profile;
+	if (config_read(profile, profile != NULL, config_set, &c, &err) !=
+	    TFS_OK) {
+		cli_report(&err);
+		return CLI_EXIT_CONFIG;
+	}
+	env_over(&a->account_sid, "TWILIO_ACCOUNT_SID");
+	env_over(&a->keys, "TWILIOFS_KEYS");
+	env_over(&a->passphrase_file, "TWILIOFS_KEY_PASSPHRASE_FILE");
+	env_over(&a->endpoint, "TWILIOFS_ENDPOINT");
+	env_over(&a->region, "TWILIO_REGION");
+	env_over(&a->edge, "TWILIO_EDGE");
+	env_over(&a->cafile, "TWILIOFS_CAFILE");
+	env_over(&a->cache_dir, "TWILIOFS_CACHE_DIR");
+	return -1;
+}
+
+/*
+ * --profile NAME, --profile=NAME or -o …,profile=NAME,… (fstab) among
+ * args, before getopt's pass: the profile comes before everything else.
+ */
+static const char *
+find_profile(int argc, char **argv)
+{
+	static char name[128];
+	const char *p;
+	int i;
+
+	for (i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+		if (strcmp(argv[i], "--profile") == 0 && i + 1 < argc)
+			return argv[i + 1];
+		if (strncmp(argv[i], "--profile=", 10) == 0)
+			return argv[i] + 10;
+		if (strcmp(argv[i], "-o") != 0 || i + 1 >= argc)
+			continue;
+		for (p = argv[i + 1]; p != NULL; p = strchr(p, ',')) {
+			p += *p == ',';
+			if (strncmp(p, "profile=", 8) == 0) {
+				(void)snprintf(name, sizeof(name), "%.*s",
+				    (int)strcspn(p + 8, ","), p + 8);
+				return name;
+			}
+		}
+	}
+	return NULL;
 }
 
 /* The log file, from now on; CLI_EXIT_CONFIG (said why) if refused. */
@@ -619,28 +905,43 @@ parse_account_cmd(struct cli *cli, const char *cmd, int argc, char **argv,
 		BOTH("log-file", "log_file", OPT_LOG_FILE),
 		{ "incremental", no_argument, NULL, OPT_INCREMENTAL },
 		{ "part", required_argument, NULL, OPT_PART },
+		{ "bits", required_argument, NULL, OPT_BITS },
+		{ "out", required_argument, NULL, OPT_OUT },
+		{ "name", required_argument, NULL, OPT_NAME },
+		{ "yes", no_argument, NULL, OPT_YES },
+		{ "service", required_argument, NULL, OPT_SERVICE },
+		{ "key", required_argument, NULL, OPT_KEY },
+		{ "force", no_argument, NULL, OPT_FORCE },
+		{ "profile", required_argument, NULL, OPT_PROFILE },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 #undef BOTH
 	const char *help = cli->command == CLI_SYNC ? usage_sync :
-	    cli->command == CLI_GET ? usage_get : usage_mount;
+	    cli->command == CLI_GET ? usage_get : cli->command == CLI_KEYS ?
+	    usage_keys : cli->command == CLI_ENCRYPTION ? usage_encryption :
+	    usage_mount;
 	int c, st, nargs;
 
-	account_defaults(&cli->account);
-	if (account != NULL)
-		cli->account.account_sid = account;
 	cli->mount.refresh = 300;
 	cli->mount.streams = 4;
 	cli->mount.read_timeout = 30;
 	cli->mount.cache_size = 2LL * 1024 * 1024 * 1024;
 	cli->mount.uid = cli->mount.gid = -1;
 	cli->mount.umask = -1;
+	st = account_defaults(cli, cmd, find_profile(argc, argv));
+	if (st >= 0)
+		return st;
+	if (account != NULL)
+		cli->account.account_sid = account;
 	opterr = 0;
-	optind = 1;
+	optind = 0;	/* a new scan: see parse_decrypt */
+	/* Options after operands too ("enable video-recordings --key"),
+	 * but not for mount(8)'s form, which reorders them itself. */
 	while ((c = getopt_long(argc, argv, cli->command == CLI_MOUNT ?
-	    "+k:o:vhfds" : "+k:o:vh", longopts, NULL)) != -1) {
+	    "+k:o:vhfds" : cli->command == CLI_KEYS || cli->command ==
+	    CLI_ENCRYPTION ? "k:o:vh" : "+k:o:vh", longopts, NULL)) != -1) {
 		st = -1;
 		switch (c) {
 		case 'f':
@@ -667,6 +968,8 @@ parse_account_cmd(struct cli *cli, const char *cmd, int argc, char **argv,
 				return bad_option(cmd, argv);
 			cli->incremental = 1;
 			break;
+		case OPT_PROFILE:	/* taken before: find_profile */
+			break;
 		case OPT_PART:
 			if (cli->command != CLI_GET ||
 			    parse_int(optarg, 1, 1000000, &cli->part) != 0)
@@ -676,7 +979,9 @@ parse_account_cmd(struct cli *cli, const char *cmd, int argc, char **argv,
 		case ':':
 			return bad_option(cmd, argv);
 		default:
-			st = set_account(cli, cmd, c, optarg);
+			st = setup_option(cli, cmd, c, optarg, argv);
+			if (st == -2)
+				st = set_account(cli, cmd, c, optarg);
 			break;
 		}
 		if (st >= 0)
@@ -698,8 +1003,16 @@ parse_account_cmd(struct cli *cli, const char *cmd, int argc, char **argv,
 		cli->sid = argv[optind];
 		cli->output = nargs > 1 ? argv[optind + 1] : NULL;
 	}
+	if (cli->command == CLI_KEYS || cli->command == CLI_ENCRYPTION) {
+		st = setup_operand(cli, cmd, nargs, argv + optind);
+		if (st >= 0)
+			return st;
+	}
 	if (cli->log_file != NULL && open_log_file(cli->log_file) >= 0)
 		return CLI_EXIT_CONFIG;
+	/* A key pair is made offline: no account needed. */
+	if (cli->setup.action == SETUP_GENERATE)
+		return -1;
 	if (cli->account.account_sid == NULL ||
 	    cli->account.account_sid[0] == '\0') {
 		log_msg(TFS_LOG_ERROR, "%s: no account: set TWILIO_ACCOUNT_SID "
@@ -759,6 +1072,16 @@ cli_read_credentials(const char *path, char *key, size_t key_cap,
 		goto out;
 	}
 	while (fgets(line, sizeof(line), f) != NULL) {
+		/*
+		 * A line fgets had to cut, or one holding a NUL byte: its
+		 * rest would read as a line of its own ("…TWILIO_API_KEY=").
+		 */
+		if (strchr(line, '\n') == NULL && !feof(f)) {
+			rc = tfs_error_set(err, TFS_ERR_CONFIG, "%s: a line of "
+			    "the credentials file is longer than %zu bytes or "
+			    "is not text", path, sizeof(line) - 2);
+			goto out;
+		}
 		line[strcspn(line, "\r\n")] = '\0';
 		bad |= take_var(line, "TWILIO_API_KEY", key, key_cap) < 0;
 		bad |= take_var(line, "TWILIO_API_SECRET", secret,
@@ -798,9 +1121,7 @@ parse_fstab_form(struct cli *cli, int argc, char **argv)
 int
 cli_parse(struct cli *cli, int argc, char **argv)
 {
-	static const char *const later[] = { "keys" };
 	const char *cmd;
-	size_t i;
 
 	memset(cli, 0, sizeof(*cli));
 	if (argc < 2)
@@ -812,8 +1133,8 @@ cli_parse(struct cli *cli, int argc, char **argv)
 		return CLI_EXIT_OK;
 	}
 	if (strcmp(cmd, "-V") == 0 || strcmp(cmd, "--version") == 0) {
-		printf("twiliofs %s\n", TFS_VERSION);
-		return CLI_EXIT_OK;
+		cli->command = CLI_VERSION;
+		return -1;
 	}
 	if (strcmp(cmd, "decrypt") == 0)
 		return parse_decrypt(cli, argc - 1, argv + 1);
@@ -829,13 +1150,8 @@ cli_parse(struct cli *cli, int argc, char **argv)
 	 */
 	if (strncmp(cmd, "AC", 2) == 0 && strlen(cmd) == 34 && argc >= 3)
 		return parse_fstab_form(cli, argc, argv);
-	for (i = 0; i < sizeof(later) / sizeof(later[0]); i++)
-		if (strcmp(cmd, later[i]) == 0) {
-			log_msg(TFS_LOG_ERROR, "'%s' is not in this version "
-			    "(%s) yet; see 'twiliofs --help'", cmd,
-			    TFS_VERSION);
-			return CLI_EXIT_USAGE;
-		}
+	if (strcmp(cmd, "keys") == 0 || strcmp(cmd, "encryption") == 0)
+		return parse_setup(cli, argc, argv);
 	log_msg(TFS_LOG_ERROR, "unknown command '%.40s'; see 'twiliofs "
 	    "--help'", cmd);
 	return CLI_EXIT_USAGE;

@@ -1186,3 +1186,9 @@ fs_main(const struct fs_config *cfg, struct tfs_error *err)
 	pthread_cond_destroy(&fs.stop_cv);
 	return rc;
 }
+
+const char *
+fs_fuse_version(void)
+{
+	return fuse_pkgversion();
+}

@@ -651,6 +651,12 @@ setup(struct http *h, struct xfer *x, struct curl_slist **hdrs)
 	}
 	if (range[0] != '\0')
 		bad |= curl_easy_setopt(c, CURLOPT_RANGE, range) != CURLE_OK;
+	if (req->method != NULL && strcmp(req->method, "POST") == 0)
+		bad |= curl_easy_setopt(c, CURLOPT_COPYPOSTFIELDS,
+		    req->form != NULL ? req->form : "") != CURLE_OK;
+	else if (req->method != NULL)
+		bad |= curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST,
+		    req->method) != CURLE_OK;
 	if (req->username != NULL) {
 		bad |= curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BASIC) !=
 		    CURLE_OK;
@@ -790,7 +796,9 @@ http_perform(struct http *h, const struct http_request *req,
 		if (rc == CURLE_OK && resp->status != 429 &&
 		    resp->status < 500)
 			break;
-		if (rc != CURLE_OK && !transient(rc)) {
+		if (rc != CURLE_OK && (!transient(rc) || (req->method !=
+		    NULL && rc != CURLE_COULDNT_CONNECT &&
+		    rc != CURLE_COULDNT_RESOLVE_HOST))) {
 			rv = tfs_error_set(err, TFS_ERR_NETWORK, "%s: %s%s",
 			    origin, h->errbuf[0] ? h->errbuf :
 			    curl_easy_strerror(rc), rc ==
@@ -799,9 +807,11 @@ http_perform(struct http *h, const struct http_request *req,
 			    "--cafile)" : "");
 			goto out;
 		}
-		/* A suffix range cannot be resumed once bytes went out. */
+		/* A suffix range cannot be resumed once bytes went out; a
+		 * change the server may have made is not made twice. */
 		if (attempt >= h->cfg.max_retries || (x.delivered > 0 &&
-		    req->range_suffix > 0))
+		    req->range_suffix > 0) || (req->method != NULL &&
+		    rc == CURLE_OK && resp->status != 429))
 			break;
 		log_msg(TFS_LOG_INFO, "%s: %s; retrying (%d of %d)", origin,
 		    rc != CURLE_OK ? curl_easy_strerror(rc) : resp->status ==

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* io.c - whole writes to a file descriptor; mkdir -p. */
+/* io.c - whole writes to a file descriptor; mkdir -p; new files. */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -56,4 +57,36 @@ io_make_dirs(const char *path)
 		return -1;
 	}
 	return 0;
+}
+
+int
+io_write_new(const char *path, const void *p, size_t len, mode_t mode)
+{
+	char tmp[PATH_MAX];
+	int fd, e;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path,
+	    (long)getpid()) >= (int)sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    mode);
+	if (fd < 0)
+		return -1;
+	/* The mode asked for, whatever the umask. */
+	e = fchmod(fd, mode) != 0 || io_write_all(fd, p, len) != 0 ||
+	    fsync(fd) != 0 ? errno : 0;
+	if (close(fd) != 0 && e == 0)
+		e = errno;
+	if (e != 0) {
+		(void)unlink(tmp);
+		errno = e;
+		return -1;
+	}
+	/* link(2), unlike rename(2), never replaces what is there. */
+	e = link(tmp, path) == 0 ? 0 : errno;
+	(void)unlink(tmp);
+	errno = e;
+	return e == 0 ? 0 : -1;
 }

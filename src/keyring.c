@@ -12,9 +12,12 @@
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/decoder.h>
+#include <openssl/encoder.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/rsa.h>
 
+#include "twiliofs/io.h"
 #include "twiliofs/keyring.h"
 #include "twiliofs/log.h"
 
@@ -493,4 +496,151 @@ keyring_free(struct keyring *kr)
 		EVP_PKEY_free(kr->v[i].pkey);
 	free(kr->v);
 	free(kr);
+}
+
+int
+keyring_has(const struct keyring *kr, const char *sid)
+{
+	size_t i;
+
+	for (i = 0; kr != NULL && i < kr->n; i++)
+		if (strcmp(kr->v[i].sid, sid) == 0)
+			return 1;
+	return 0;
+}
+
+/* pkey as PEM of structure (SubjectPublicKeyInfo, PrivateKeyInfo). */
+static int
+encode_pem(EVP_PKEY *pkey, int selection, const char *structure,
+    unsigned char **out, size_t *len)
+{
+	OSSL_ENCODER_CTX *ectx;
+	int ok;
+
+	*out = NULL;
+	*len = 0;
+	ectx = OSSL_ENCODER_CTX_new_for_pkey(pkey, selection, "PEM",
+	    structure, NULL);
+	ok = ectx != NULL && OSSL_ENCODER_to_data(ectx, out, len) > 0;
+	OSSL_ENCODER_CTX_free(ectx);
+	ERR_clear_error();
+	return ok ? TFS_OK : TFS_ERR_CRYPTO;
+}
+
+int
+keyring_public_pem(const struct keyring *kr, size_t i, char **pem,
+    struct tfs_error *err)
+{
+	unsigned char *der;
+	size_t len;
+
+	*pem = NULL;
+	if (kr == NULL || i >= kr->n)
+		return tfs_error_set(err, TFS_ERR_USAGE, "no such key");
+	if (encode_pem(kr->v[i].pkey, EVP_PKEY_PUBLIC_KEY,
+	    "SubjectPublicKeyInfo", &der, &len) != TFS_OK)
+		return tfs_error_set(err, TFS_ERR_CRYPTO, "cannot write the "
+		    "public key as PEM");
+	*pem = malloc(len + 1);
+	if (*pem != NULL) {
+		memcpy(*pem, der, len);
+		(*pem)[len] = '\0';
+	}
+	OPENSSL_free(der);
+	return *pem != NULL ? TFS_OK : tfs_error_set(err, TFS_ERR_NOMEM,
+	    "out of memory");
+}
+
+/* Write one half of pkey to dir/name with mode. */
+static int
+write_half(EVP_PKEY *pkey, int selection, const char *structure,
+    const char *dir, const char *name, mode_t mode, struct tfs_error *err)
+{
+	unsigned char *pem;
+	char path[4096];
+	size_t len;
+	int rc = TFS_OK;
+
+	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >=
+	    (int)sizeof(path))
+		return tfs_error_set(err, TFS_ERR_USAGE, "%s: path too long",
+		    dir);
+	if (encode_pem(pkey, selection, structure, &pem, &len) != TFS_OK)
+		return tfs_error_set(err, TFS_ERR_CRYPTO, "cannot write the "
+		    "new key as PEM");
+	if (io_write_new(path, pem, len, mode) != 0)
+		rc = tfs_error_set(err, errno == EEXIST ? TFS_ERR_USAGE :
+		    TFS_ERR_IO, "%s: %s%s", path, strerror(errno), errno ==
+		    EEXIST ? "; not replaced: choose another --out" : "");
+	OPENSSL_clear_free(pem, len);
+	return rc;
+}
+
+int
+keyring_generate(int bits, const char *dir, struct tfs_error *err)
+{
+	static const char *const names[] = { "private_key.pem",
+	    "public_key.pem" };
+	char path[4096];
+	EVP_PKEY *pkey;
+	size_t i;
+	int rc;
+
+	if (bits != 2048 && bits != 3072 && bits != 4096)
+		return tfs_error_set(err, TFS_ERR_USAGE, "keys generate: "
+		    "--bits must be 2048, 3072 or 4096, not %d", bits);
+	/* Both names free before any work: never half a pair. */
+	for (i = 0; i < 2; i++) {
+		(void)snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		if (access(path, F_OK) == 0)
+			return tfs_error_set(err, TFS_ERR_USAGE, "%s exists; "
+			    "not replaced: choose another --out", path);
+		if (errno != ENOENT)
+			return tfs_error_set(err, TFS_ERR_USAGE, "%s: %s",
+			    path, strerror(errno));
+	}
+	pkey = EVP_RSA_gen((unsigned int)bits);
+	if (pkey == NULL)
+		return tfs_error_set(err, TFS_ERR_CRYPTO, "cannot generate an "
+		    "RSA-%d key", bits);
+	rc = write_half(pkey, EVP_PKEY_KEYPAIR, "PrivateKeyInfo", dir,
+	    names[0], 0600, err);
+	if (rc == TFS_OK) {
+		rc = write_half(pkey, EVP_PKEY_PUBLIC_KEY,
+		    "SubjectPublicKeyInfo", dir, names[1], 0644, err);
+		if (rc != TFS_OK) {
+			(void)snprintf(path, sizeof(path), "%s/%s", dir,
+			    names[0]);
+			(void)unlink(path);
+		}
+	}
+	EVP_PKEY_free(pkey);
+	return rc;
+}
+
+int
+keyring_install(const char *src, const char *dir, const char *sid,
+    char *path, size_t cap, struct tfs_error *err)
+{
+	unsigned char *data;
+	struct stat st;
+	size_t len;
+	int rc, w;
+
+	rc = read_small_file(src, "key file", &data, &len, &st, err);
+	if (rc != TFS_OK)
+		return rc;
+	w = snprintf(path, cap, "%s/%s.%s", dir, sid, strstr((char *)data,
+	    "-----BEGIN") != NULL ? "pem" : "der");
+	if (w < 0 || (size_t)w >= cap)
+		rc = tfs_error_set(err, TFS_ERR_USAGE, "%s: path too long",
+		    dir);
+	else if (io_make_dirs(dir) != 0 || io_write_new(path, data, len,
+	    0600) != 0)
+		rc = tfs_error_set(err, errno == EEXIST ? TFS_ERR_USAGE :
+		    TFS_ERR_IO, "%s: %s", errno == EEXIST ? path : dir,
+		    strerror(errno));
+	OPENSSL_cleanse(data, len);
+	free(data);
+	return rc;
 }

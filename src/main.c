@@ -17,8 +17,13 @@
 #include <sys/prctl.h>
 #endif
 
+#include <curl/curl.h>
+#include <openssl/crypto.h>
+#include <sqlite3.h>
+
 #include "twiliofs/catalog.h"
 #include "twiliofs/cli.h"
+#include "twiliofs/config.h"
 #include "twiliofs/decrypt.h"
 #include "twiliofs/crypto.h"
 #include "twiliofs/envelope.h"
@@ -30,6 +35,7 @@
 #include "twiliofs/log.h"
 #include "twiliofs/media.h"
 #include "twiliofs/reader.h"
+#include "twiliofs/setup.h"
 #include "twiliofs/sync.h"
 #include "twiliofs/kind.h"
 #include "twiliofs/twilio.h"
@@ -194,13 +200,19 @@ credentials(const struct cli_account *a, struct session *s,
 		rc = cli_read_credentials(a->credentials_file, key,
 		    sizeof(key), s->secret, sizeof(s->secret), token,
 		    sizeof(token), acct, sizeof(acct), err);
-	} else {
+	} else if (getenv("TWILIO_API_KEY") != NULL ||
+	    getenv("TWILIO_AUTH_TOKEN") != NULL) {
 		if ((v = getenv("TWILIO_API_KEY")) != NULL)
 			(void)snprintf(key, sizeof(key), "%s", v);
 		if ((v = getenv("TWILIO_API_SECRET")) != NULL)
 			(void)snprintf(s->secret, sizeof(s->secret), "%s", v);
 		if ((v = getenv("TWILIO_AUTH_TOKEN")) != NULL)
 			(void)snprintf(token, sizeof(token), "%s", v);
+	} else {	/* the config file's profile, last */
+		(void)snprintf(key, sizeof(key), "%s", a->api_key != NULL ?
+		    a->api_key : "");
+		cli_take_secret(a->api_secret, s->secret, sizeof(s->secret));
+		cli_take_secret(a->auth_token, token, sizeof(token));
 	}
 	if (rc != TFS_OK)
 		goto out;
@@ -216,7 +228,8 @@ credentials(const struct cli_account *a, struct session *s,
 	} else {
 		rc = tfs_error_set(err, TFS_ERR_CONFIG, "no credentials: set "
 		    "TWILIO_API_KEY and TWILIO_API_SECRET (or "
-		    "TWILIO_AUTH_TOKEN), or give --credentials FILE");
+		    "TWILIO_AUTH_TOKEN), give --credentials FILE, or put "
+		    "api_key and api_secret in %s", config_path());
 	}
 out:
 	explicit_bzero(token, sizeof(token));
@@ -888,6 +901,46 @@ report:
  * (the log file, say) would take its number, and the daemon's /dev/null
  * over 0-2 would then silently replace it.
  */
+/* Ours, and the libraries' as loaded (not as built against). */
+static int
+print_versions(void)
+{
+	printf("twiliofs %s\nlibfuse %s, %s, libcurl %s, SQLite %s\n",
+	    TFS_VERSION, fs_fuse_version(), OpenSSL_version(OPENSSL_VERSION),
+	    curl_version_info(CURLVERSION_NOW)->version,
+	    sqlite3_libversion());
+	return CLI_EXIT_OK;
+}
+
+/* keys and encryption: a session without a catalog; generate: none. */
+static int
+run_setup(const struct cli *cli)
+{
+	struct tfs_error err = { 0, "" };
+	struct cli nokeys = *cli;
+	struct session s;
+	int status;
+
+	if (cli->setup.action == SETUP_GENERATE)
+		return setup_generate(&cli->setup);
+	/* The keys directory may be empty yet (before the first register):
+	 * the keys are loaded apart, and their absence is no error here. */
+	nokeys.account.keys = NULL;
+	if (session_open(&nokeys, 0, &s, &err) != TFS_OK) {
+		cli_report(&err);
+		return cli_exit_status(err.code);
+	}
+	if (cli->account.keys != NULL && cli->account.keys[0] != '\0' &&
+	    cli->setup.action != SETUP_REGISTER &&
+	    keyring_load(&s.keys, cli->account.keys,
+	    cli->account.passphrase_file, &err) != TFS_OK)
+		log_msg(TFS_LOG_WARN, "%s; going on without local keys",
+		    err.detail);
+	status = setup_run(cli, media_api(s.media), s.keys);
+	session_close(&s);
+	return status;
+}
+
 static void
 std_fds(void)
 {
@@ -921,6 +974,11 @@ main(int argc, char **argv)
 		return run_get(&cli);
 	case CLI_MOUNT:
 		return run_mount(&cli);
+	case CLI_KEYS:
+	case CLI_ENCRYPTION:
+		return run_setup(&cli);
+	case CLI_VERSION:
+		return print_versions();
 	}
 	return CLI_EXIT_USAGE;
 }

@@ -24,6 +24,7 @@ struct twilio {
 	char username[128];
 	char password[SECRET_MAX];	/* secret: wiped in twilio_free */
 	char base[KIND_PRODUCTS][BASE_MAX];	/* by enum kind_product */
+	char accounts[BASE_MAX];	/* the Accounts API (Public Keys) */
 };
 
 int
@@ -70,6 +71,9 @@ twilio_new(struct twilio **out, const struct twilio_config *cfg,
 		if (twilio_base_url(cfg, kind_product_host(p), t->base[p],
 		    sizeof(t->base[p])) != TFS_OK)
 			bad = 1;
+	if (twilio_base_url(cfg, "accounts", t->accounts,
+	    sizeof(t->accounts)) != TFS_OK)
+		bad = 1;
 	if (bad || snprintf(t->account_sid, sizeof(t->account_sid), "%s",
 	    cfg->account_sid) >= (int)sizeof(t->account_sid) ||
 	    snprintf(t->username, sizeof(t->username), "%s", cfg->username) >=
@@ -99,6 +103,19 @@ twilio_kind_base(const struct twilio *t, enum item_kind kind)
 	const struct kind_info *ki = kind_info(kind);
 
 	return t->base[ki != NULL ? ki->product : PRODUCT_VOICE];
+}
+
+const char *
+twilio_base(const struct twilio *t, const char *host)
+{
+	int p;
+
+	if (strcmp(host, "accounts") == 0)
+		return t->accounts;
+	for (p = 0; p < KIND_PRODUCTS; p++)
+		if (strcmp(host, kind_product_host(p)) == 0)
+			return t->base[p];
+	return NULL;
 }
 
 static int
@@ -163,12 +180,14 @@ twilio_media_api_url(const struct twilio *t, enum item_kind kind,
 static int
 api_url_ok(const struct twilio *t, const char *url)
 {
+	const char *base;
 	size_t n;
 	int p;
 
-	for (p = 0; p < KIND_PRODUCTS; p++) {
-		n = strlen(t->base[p]);
-		if (strncmp(url, t->base[p], n) == 0 && (url[n] == '/' ||
+	for (p = 0; p <= KIND_PRODUCTS; p++) {
+		base = p < KIND_PRODUCTS ? t->base[p] : t->accounts;
+		n = strlen(base);
+		if (strncmp(url, base, n) == 0 && (url[n] == '/' ||
 		    url[n] == '?' || url[n] == '\0'))
 			return 1;
 	}
@@ -288,13 +307,14 @@ api_status(const struct twilio *t, const char *url,
 }
 
 /*
- * GET an API URL with credentials; resp is the caller's to free. The one
- * place credentials are attached for API answers: only under a
- * configured base.
+ * A request to an API URL with credentials (method NULL: a GET); resp is
+ * the caller's to free. The one place credentials are attached for API
+ * answers: only under a configured base.
  */
 static int
-api_get(struct twilio *t, const char *url, size_t cap,
-    struct http_response *resp, struct tfs_error *err)
+api_request(struct twilio *t, const char *method, const char *url,
+    const char *form, size_t cap, struct http_response *resp,
+    struct tfs_error *err)
 {
 	struct http_request req;
 	char origin[256];
@@ -308,8 +328,51 @@ api_get(struct twilio *t, const char *url, size_t cap,
 	}
 	http_request_init(&req, url);
 	twilio_authorize(t, &req);
+	req.method = method;
+	req.form = form;
 	req.body_cap = cap;
 	return http_perform(t->http, &req, resp, err);
+}
+
+static int
+api_get(struct twilio *t, const char *url, size_t cap,
+    struct http_response *resp, struct tfs_error *err)
+{
+	return api_request(t, NULL, url, NULL, cap, resp, err);
+}
+
+int
+twilio_call(struct twilio *t, const char *method, const char *url,
+    const char *form, char **json, struct tfs_error *err)
+{
+	struct http_response resp;
+	char msg[200] = "", code[16] = "";
+	int rc;
+
+	*json = NULL;
+	rc = api_request(t, strcmp(method, "GET") == 0 ? NULL : method, url,
+	    form, PAGE_MAX, &resp, err);
+	if (rc == TFS_OK && resp.status == 400) {
+		/* Twilio's answer to a request it will not take: say it. */
+		if (resp.body != NULL) {
+			(void)json_value(resp.body, "$.message", NULL, 0, msg,
+			    sizeof(msg));
+			(void)json_value(resp.body, "$.code", NULL, 0, code,
+			    sizeof(code));
+		}
+		rc = tfs_error_set(err, TFS_ERR_USAGE, "Twilio refused the "
+		    "request (HTTP 400%s%s%s%s)", code[0] ? ", error " : "",
+		    code, msg[0] ? ": " : "", msg);
+	} else if (rc == TFS_OK && resp.status != 200 && resp.status != 201 &&
+	    resp.status != 204) {
+		rc = api_status(t, url, &resp, err);
+	}
+	if (rc == TFS_OK && resp.status != 204) {
+		*json = resp.body;
+		resp.body = NULL;
+	}
+	http_response_free(&resp);
+	return rc;
 }
 
 int

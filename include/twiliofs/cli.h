@@ -13,6 +13,9 @@
 #include "twiliofs/error.h"
 #include "twiliofs/sync.h"
 
+/* Copy secret into out and wipe it where it was; "" when NULL. */
+void cli_take_secret(char *secret, char *out, size_t cap);
+
 /* Exit statuses (DESIGN.md §2). */
 enum cli_exit {
 	CLI_EXIT_OK = 0,
@@ -28,7 +31,21 @@ enum cli_command {
 	CLI_DECRYPT = 1,
 	CLI_SYNC,
 	CLI_GET,
-	CLI_MOUNT
+	CLI_MOUNT,
+	CLI_KEYS,		/* keys generate|register|list|remove */
+	CLI_ENCRYPTION,		/* encryption status|enable|disable */
+	CLI_VERSION		/* --version: ours and the libraries' */
+};
+
+/* What "twiliofs keys …" and "twiliofs encryption …" were asked to do. */
+enum cli_setup_action {
+	SETUP_GENERATE = 1,
+	SETUP_REGISTER,
+	SETUP_LIST,
+	SETUP_REMOVE,
+	SETUP_STATUS,
+	SETUP_ENABLE,
+	SETUP_DISABLE
 };
 
 /*
@@ -49,6 +66,12 @@ struct cli_account {
 	const char *cache_dir;		/* $TWILIOFS_CACHE_DIR */
 	int page_size;			/* 0: the API's maximum */
 	int ttl;			/* signed URL lifetime, seconds */
+	const char *profile;		/* --profile, $TWILIOFS_PROFILE */
+	/* From the config file only (never argv); the secrets are wiped
+	 * once taken (cli_take_secret). */
+	const char *api_key;
+	char *api_secret;
+	char *auth_token;
 };
 
 /* Options of "twiliofs decrypt"; strings point into argv or environ. */
@@ -74,6 +97,18 @@ struct cli {
 	const char *sid;		/* get SID */
 	int part;			/* get --part N */
 	const char *output;		/* get OUTPUT; NULL or "-": stdout */
+	struct cli_setup {
+		enum cli_setup_action action;
+		const char *arg;	/* PRIVATE_KEY, CR…, or a target:
+					 * video-recordings, …, voice */
+		int bits;		/* keys generate --bits (2048) */
+		const char *out;	/* keys generate --out DIR (.) */
+		const char *name;	/* keys register --name */
+		int yes;		/* keys remove --yes */
+		const char *service;	/* encryption … --service GA… */
+		const char *key;	/* encryption enable --key CR… */
+		int force;		/* enable without a local key */
+	} setup;
 	struct cli_mount {
 		const char *mountpoint;
 		int foreground;		/* -f */

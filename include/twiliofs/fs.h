@@ -82,4 +82,7 @@ int fs_check_mountpoint(const char *mnt, struct tfs_error *err)
  * (its caller got a signal): 0 outside a request. */
 int fs_interrupted(void);
 
+/* The libfuse running (for --version). */
+const char *fs_fuse_version(void);
+
 #endif

@@ -41,6 +41,14 @@ void http_free(struct http *h);
 
 struct http_request {
 	const char *url;
+	/*
+	 * NULL: a GET. "POST" with form (application/x-www-form-urlencoded,
+	 * or NULL for an empty body), or "DELETE". A request that changes
+	 * something is retried only where it cannot have been acted on: a
+	 * 429, or no connection made.
+	 */
+	const char *method;
+	const char *form;
 	const char *username;	/* Basic auth, or NULL for none */
 	const char *password;
 	long long range_start;	/* -1: no Range */

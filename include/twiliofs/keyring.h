@@ -50,4 +50,33 @@ int keyring_unwrap(const struct keyring *kr, const struct envelope *env,
 
 void keyring_free(struct keyring *kr);
 
+/* Whether a key named for the Public Key sid (CR<sid>.pem …) is loaded. */
+int keyring_has(const struct keyring *kr, const char *sid);
+
+/*
+ * The public half of key i as `openssl rsa -pubout` writes it (PEM
+ * SubjectPublicKeyInfo): what Twilio's Public Key resource takes. *pem is
+ * the caller's to free.
+ */
+int keyring_public_pem(const struct keyring *kr, size_t i, char **pem,
+	struct tfs_error *err) __attribute__((warn_unused_result));
+
+/*
+ * A new RSA key pair of bits (2048, 3072 or 4096) in dir: private_key.pem
+ * (PKCS#8, mode 0600) and public_key.pem (0644), the names Twilio's
+ * guides use. Refuses (TFS_ERR_USAGE) when either file exists.
+ */
+int keyring_generate(int bits, const char *dir, struct tfs_error *err)
+	__attribute__((warn_unused_result));
+
+/*
+ * Copy the private key file src, as it is (format and encryption kept),
+ * into dir as CR<sid>.pem (.der for DER), mode 0600, so that a keyring
+ * loading dir maps it to sid. Never replaces a file (TFS_ERR_USAGE).
+ * The file's path goes into path.
+ */
+int keyring_install(const char *src, const char *dir, const char *sid,
+	char *path, size_t cap, struct tfs_error *err)
+	__attribute__((warn_unused_result));
+
 #endif

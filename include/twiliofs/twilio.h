@@ -44,6 +44,10 @@ int twilio_new(struct twilio **out, const struct twilio_config *cfg,
 	__attribute__((warn_unused_result));
 void twilio_free(struct twilio *t);
 
+/* The base URL of host ("video", "api", "intelligence", "accounts"), or
+ * NULL for another. */
+const char *twilio_base(const struct twilio *t, const char *host);
+
 /* The base URL relative next_page_uri / uri values join onto, per kind. */
 const char *twilio_kind_base(const struct twilio *t, enum item_kind kind);
 
@@ -62,6 +66,18 @@ int twilio_list_url(const struct twilio *t, enum item_kind kind,
  */
 int twilio_get_json(struct twilio *t, enum item_kind kind, const char *url,
 	char **json, struct tfs_error *err)
+	__attribute__((warn_unused_result));
+
+/*
+ * A call that reads or changes the account's settings: method "GET",
+ * "POST" (form: application/x-www-form-urlencoded fields) or "DELETE" on
+ * url, which must lie under a configured API base. 200 and 201 give the
+ * body in *json (caller frees), 204 gives NULL. A 400 is TFS_ERR_USAGE
+ * with Twilio's error code and message; the others as twilio_get_json.
+ * A POST or DELETE is never sent twice (see http_request.method).
+ */
+int twilio_call(struct twilio *t, const char *method, const char *url,
+	const char *form, char **json, struct tfs_error *err)
 	__attribute__((warn_unused_result));
 
 /* The API URL of one resource's JSON, from its SID (RT, CJ, RE, GT). */

@@ -19,6 +19,12 @@ failures and the real API's other shapes (voice media as a body, plain
 transcripts, external media, next-page links, malformed records, Range-less
 objects, another media store for some items), changes objects' ETags, and
 reports counters.
+
+The account-setup endpoints (issue 11: public keys, video recording and
+composition settings, intelligence services) follow twilio/twilio-oai's
+spec/json/twilio_accounts_v1.json, twilio_video_v1.json and
+twilio_intelligence_v2.json; their state lives for the life of the mock and
+/__control/reset restores it (see README.md).
 """
 
 import base64
@@ -39,7 +45,7 @@ import time
 import urllib.parse
 
 DEFAULT_PAGE_SIZE = 2
-PRODUCTS = ("video", "api", "intelligence")
+PRODUCTS = ("video", "api", "intelligence", "accounts")
 LIST_KINDS = ("video_recording", "composition", "voice_recording",
               "transcript")
 NEXT_PAGE_MODES = ("foreign", "self", "twilio_host", "cycle")
@@ -49,6 +55,12 @@ TWILIO_HOST = {"video": "https://video.twilio.com",
                "intelligence": "https://intelligence.twilio.com"}
 MAX_PAGE_SIZE = 1000
 MAX_LOGGED_REQUESTS = 100000
+# the account-setup resources (issue 11)
+SETUP_DATE = "2024-04-01T12:00:00Z"
+CR_SID = r"CR[0-9a-fA-F]{32}"
+SETTINGS_POST = ("replace", "merge")
+RSA_OID = bytes.fromhex("2a864886f70d010101")   # 1.2.840.113549.1.1.1
+MIN_RSA_BITS = 2048
 
 
 def log(msg):
@@ -94,6 +106,103 @@ def status_error(status, path, headers=None):
     return HTTPError(status, code, msg, headers)
 
 
+def now_iso():
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def bad_param(msg):
+    """Twilio's answer to a parameter it cannot take (the mock's code for
+    every such 400, as for Ttl and PageSize)."""
+    return HTTPError(400, 20001, msg)
+
+
+def missing_param(name):
+    # the real API's words (seen in the wild: code 20001, status 400)
+    return HTTPError(400, 20001,
+                     "Missing required parameter %s in the post body" % name)
+
+
+def der_next(buf, pos):
+    """One DER TLV at pos: (tag, content, next pos); ValueError if bad."""
+    if pos + 2 > len(buf):
+        raise ValueError("truncated DER")
+    tag, n = buf[pos], buf[pos + 1]
+    pos += 2
+    if n & 0x80:
+        k = n & 0x7f
+        if k == 0 or k > 4 or pos + k > len(buf):
+            raise ValueError("bad DER length")
+        n = int.from_bytes(buf[pos:pos + k], "big")
+        pos += k
+    if pos + n > len(buf):
+        raise ValueError("truncated DER")
+    return tag, buf[pos:pos + n], pos + n
+
+
+def der_seq(buf, want=None):
+    """The TLVs of a DER SEQUENCE's content, exactly want of them."""
+    out, pos = [], 0
+    while pos < len(buf):
+        tag, val, pos = der_next(buf, pos)
+        out.append((tag, val))
+    if want is not None and len(out) != want:
+        raise ValueError("unexpected DER structure")
+    return out
+
+
+def rsa_public_pem_bits(pem):
+    """The modulus size of an RSA public key PEM (SubjectPublicKeyInfo,
+    "BEGIN PUBLIC KEY", as openssl rsa -pubout writes it and Twilio's
+    docs show it), else ValueError saying why. Standard library only: the
+    PEM's armour and base64, then the DER structure."""
+    text = pem.strip()
+    m = re.fullmatch(r"-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END ([A-Z0-9 ]+)"
+                     r"-----", text, re.S)
+    if not m:
+        raise ValueError("not a PEM block")
+    if m.group(1) != m.group(3):
+        raise ValueError("BEGIN %s does not match END %s" % (
+            m.group(1), m.group(3)))
+    if m.group(1) != "PUBLIC KEY":
+        raise ValueError("a %s PEM, not a PUBLIC KEY one" % m.group(1))
+    body = m.group(2)
+    if " " in body:
+        # a "+" that was not URL-encoded in the form arrives as a space
+        raise ValueError("spaces in the base64 (a '+' not URL-encoded?)")
+    body = re.sub(r"[\r\n\t]", "", body)
+    if not re.fullmatch(r"[A-Za-z0-9+/]+={0,2}", body) or len(body) % 4:
+        raise ValueError("bad base64")
+    der = base64.b64decode(body)
+    tag, spki, end = der_next(der, 0)
+    if tag != 0x30 or end != len(der):
+        raise ValueError("not a SubjectPublicKeyInfo")
+    (t1, alg), (t2, bits) = der_seq(spki, 2)
+    if t1 != 0x30 or t2 != 0x03:
+        raise ValueError("not a SubjectPublicKeyInfo")
+    oid = der_seq(alg)
+    if not oid or oid[0] != (0x06, RSA_OID):
+        raise ValueError("not an RSA key")
+    if not bits or bits[0] != 0:
+        raise ValueError("bad BIT STRING")
+    tag, rsa, end = der_next(bits, 1)
+    if tag != 0x30 or end != len(bits):
+        raise ValueError("bad RSAPublicKey")
+    (tn, n), (te, e) = der_seq(rsa, 2)
+    if tn != 0x02 or te != 0x02 or not n or n[0] & 0x80 or \
+            not e or e[0] & 0x80:
+        raise ValueError("bad RSAPublicKey")
+    modulus, exponent = int.from_bytes(n, "big"), int.from_bytes(e, "big")
+    if exponent < 3 or exponent % 2 == 0:
+        raise ValueError("bad RSA public exponent")
+    return modulus.bit_length()
+
+
+def parse_bool(name, v):
+    if v.lower() in ("true", "false"):
+        return v.lower() == "true"
+    raise bad_param("Invalid %s: %r is not true or false" % (name, v))
+
+
 def empty_shape():
     """/__control/shape's settings at start (see README.md)."""
     return {"voice_media": "redirect", "unencrypted": [], "external": {},
@@ -136,6 +245,91 @@ class Account:
             self.stats = self.empty_stats()
             self.set_bulk_locked(self.initial_bulk)
             self.untag_locked()
+            self.setup_reset_locked()
+
+    # ---- the account-setup state (issue 11) -------------------------------
+    def setup_reset_locked(self):
+        """Public keys, video settings and intelligence services at start."""
+        self.keys = {}              # sid -> record, in listing order
+        self.key_seq = {}           # sid -> position, deleted ones too
+        for letter in sorted(self.data["keys"]):
+            k = self.data["keys"][letter]
+            self.add_key_locked({
+                "sid": k["sid"], "account_sid": self.account_sid,
+                "friendly_name": "twiliofs test key %s" % letter,
+                "date_created": SETUP_DATE, "date_updated": SETUP_DATE,
+                "letter": letter, "public_key": None, "bits": None})
+        key_a = self.data["keys"]["A"]["sid"]
+        self.settings = {
+            # recordings encrypted with key A, as the items are
+            "recording": {
+                "friendly_name": "twiliofs test recordings",
+                "aws_credentials_sid": None, "aws_s3_url": None,
+                "aws_storage_enabled": False,
+                "encryption_key_sid": key_a, "encryption_enabled": True},
+            # compositions: never set (what an untouched account answers)
+            "composition": self.default_settings(None),
+        }
+        self.settings_post = "replace"
+        gt = [it["api"]["service_sid"] for it in self.items
+              if it["kind"] == "transcript"]
+        encrypted = gt[0] if gt else "GA" + hashlib.sha256(
+            self.account_sid.encode()).hexdigest()[:32]
+        logging = "GA" + hashlib.sha256(
+            ("%s-service-logging" % self.account_sid).encode()
+        ).hexdigest()[:32]
+        self.services = [       # newest first
+            self.new_service(logging, "twiliofs-test-logging",
+                             "twiliofs test, data logging",
+                             "2024-04-02T12:00:00Z", data_logging=True,
+                             auto_redaction=False, auto_transcribe=False,
+                             encryption_credential_sid=None),
+            # the transcripts' service
+            self.new_service(encrypted, "twiliofs-test-encrypted",
+                             "twiliofs test, encrypted", SETUP_DATE,
+                             data_logging=False, auto_redaction=True,
+                             auto_transcribe=True,
+                             encryption_credential_sid=key_a),
+        ]
+
+    def add_key_locked(self, rec):
+        self.keys[rec["sid"]] = rec
+        self.key_seq[rec["sid"]] = len(self.key_seq)
+
+    @staticmethod
+    def default_settings(friendly_name):
+        return {"friendly_name": friendly_name, "aws_credentials_sid": None,
+                "aws_s3_url": None, "aws_storage_enabled": False,
+                "encryption_key_sid": None, "encryption_enabled": False}
+
+    def new_service(self, sid, unique_name, friendly_name, date, **kw):
+        svc = {"sid": sid, "unique_name": unique_name,
+               "friendly_name": friendly_name, "date_created": date,
+               "date_updated": date, "auto_redaction": False,
+               "media_redaction": False, "auto_transcribe": False,
+               "data_logging": False, "language_code": "en-US",
+               "webhook_url": None, "webhook_http_method": None,
+               "read_only_attached_operator_sids": [], "version": 1,
+               "encryption_credential_sid": None}
+        svc.update(kw)
+        return svc
+
+    def find_service(self, ref):
+        """A service by SID or unique_name, or None."""
+        for svc in self.services:
+            if ref in (svc["sid"], svc["unique_name"]):
+                return svc
+        return None
+
+    def setup_state(self):
+        """/__control/account: the whole account-setup state."""
+        return {
+            "public_keys": [dict(k) for k in self.keys.values()],
+            "recording_settings": self.settings_rep("recording"),
+            "composition_settings": self.settings_rep("composition"),
+            "services": [self.service_rep(s) for s in self.services],
+            "settings_post": self.settings_post,
+        }
 
     def media_failure(self, sid, path):
         """The status /__control/media_fail set for sid's media at path."""
@@ -480,17 +674,47 @@ class Account:
             },
         }
 
-    def public_key(self, letter):
-        k = self.data["keys"][letter]
+    def public_key(self, k):
+        """accounts.v1.credential.credential_public_key: no key material."""
         return {
             "sid": k["sid"],
-            "account_sid": self.account_sid,
-            "friendly_name": "twiliofs test key %s" % letter,
-            "date_created": "2024-04-01T12:00:00Z",
-            "date_updated": "2024-04-01T12:00:00Z",
+            "account_sid": k["account_sid"],
+            "friendly_name": k["friendly_name"],
+            "date_created": k["date_created"],
+            "date_updated": k["date_updated"],
             "url": "%s/accounts/v1/Credentials/PublicKeys/%s" % (
                 self.base, k["sid"]),
         }
+
+    def settings_rep(self, which):
+        """video.v1.recording_settings / video.v1.composition_settings."""
+        st = self.settings[which]
+        return {
+            "account_sid": self.account_sid,
+            "friendly_name": st["friendly_name"],
+            "aws_credentials_sid": st["aws_credentials_sid"],
+            "aws_s3_url": st["aws_s3_url"],
+            "aws_storage_enabled": st["aws_storage_enabled"],
+            "encryption_key_sid": st["encryption_key_sid"],
+            "encryption_enabled": st["encryption_enabled"],
+            "url": "%s/video/v1/%sSettings/Default" % (
+                self.base, which.capitalize()),
+        }
+
+    def service_rep(self, svc):
+        """intelligence.v2.service."""
+        rep = {k: copy.deepcopy(svc[k]) for k in (
+            "sid", "unique_name", "friendly_name", "date_created",
+            "date_updated")}
+        rep["account_sid"] = self.account_sid
+        for k in ("auto_redaction", "media_redaction", "auto_transcribe",
+                  "data_logging", "language_code", "webhook_url",
+                  "webhook_http_method", "read_only_attached_operator_sids",
+                  "version", "encryption_credential_sid"):
+            rep[k] = copy.deepcopy(svc[k])
+        rep["url"] = "%s/intelligence/v2/Services/%s" % (self.base,
+                                                          svc["sid"])
+        return rep
 
 
 def page_params(q):
@@ -610,8 +834,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if isinstance(body, (dict, list)):
             body = (json.dumps(body, indent=None) + "\n").encode()
         self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
+        if status != 204:       # 204: no body, so neither header
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
         self.send_header("Twilio-Request-Id", "RQ" + os.urandom(16).hex())
         for k, v in (headers or {}).items():
             self.send_header(k, v)
@@ -655,13 +880,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_DELETE(self):
         self.dispatch()
 
+    def do_PUT(self):       # not Twilio's: 405 rather than http.server's 501
+        self.dispatch()
+
+    def do_PATCH(self):
+        self.dispatch()
+
     def dispatch(self):
         self.status_sent = None
         url = urllib.parse.urlsplit(self.path)
         path = url.path
         self.query = {k: v[-1] for k, v in urllib.parse.parse_qs(
             url.query, keep_blank_values=True).items()}
-        body = self.read_body() if self.command in ("POST", "DELETE") else b""
+        body = self.read_body() if self.command in (
+            "POST", "DELETE", "PUT", "PATCH") else b""
+        self.body = body
         if path.startswith("/__control"):
             return self.control(path, body)
         acct = self.acct
@@ -677,7 +910,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                    "time": round(time.time(), 3)}
             if len(st["requests"]) < MAX_LOGGED_REQUESTS:
                 st["requests"].append(rec)
-            fault = self.take_fault(path, cls)
+            fault = self.take_fault(path, cls, self.command)
         try:
             if fault is not None:
                 if self.serve_fault(fault):
@@ -692,8 +925,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
                            if path.startswith("/%s/" % prod)]
             if blocked:
                 raise status_error(blocked[0], path)
-            if self.command not in ("GET", "HEAD"):
-                raise HTTPError(405, 20004, "Method not allowed")
             self.route(path)
         except HTTPError as e:
             if e.status == 404:
@@ -706,13 +937,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                    "" if had_auth else " (no auth)"))
 
     # ---- faults ---------------------------------------------------------
-    def take_fault(self, path, cls):
+    def take_fault(self, path, cls, method):
         for f in self.acct.faults:
             if f["count"] <= 0:
                 continue
             if f.get("path") and f["path"] not in path:
                 continue
             if f.get("class") and f["class"] != cls:
+                continue
+            if f.get("method") and f["method"] != method:
                 continue
             f["count"] -= 1
             self.acct.stats["faults_served"] += 1
@@ -770,8 +1003,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if op == "stats" and self.command == "GET":
             with acct.lock:
                 return json.loads(json.dumps(acct.stats))
+        if op == "account" and self.command == "GET":
+            with acct.lock:
+                return acct.setup_state()
         if self.command != "POST":
             return None
+        if op == "account":
+            with acct.lock:
+                if "settings_post" in req:
+                    v = req["settings_post"] or "replace"
+                    if v not in SETTINGS_POST:
+                        raise ValueError("settings_post must be one of %s"
+                                         % ", ".join(SETTINGS_POST))
+                    acct.settings_post = v
+                return acct.setup_state()
         if op == "fault":
             with acct.lock:
                 if req.get("clear"):
@@ -791,6 +1036,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 for k in ("path", "class"):
                     if req.get(k):
                         f[k] = str(req[k])
+                if req.get("method"):
+                    f["method"] = str(req["method"]).upper()
                 acct.faults.append(f)
                 return {"faults": acct.faults}
         if op == "ttl":
@@ -930,6 +1177,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def route(self, path):
         acct = self.acct
         p = path.rstrip("/") if path != "/" else path
+        if self.route_setup(p, path):
+            return
+        if self.command not in ("GET", "HEAD"):
+            raise HTTPError(405, 20004, "Method not allowed")
         m = re.fullmatch(r"/video/v1/(Recordings|Compositions)", p)
         if m:
             kind = ("video_recording" if m.group(1) == "Recordings"
@@ -1000,15 +1251,230 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 if not sub:
                     return self.send(200, acct.transcript(it))
                 return self.encrypted(it, sub, path)
-        if p == "/accounts/v1/Credentials/PublicKeys":
-            return self.list_keys(p)
-        m = re.fullmatch(r"/accounts/v1/Credentials/PublicKeys/%s" % SID, p)
-        if m:
-            for letter, k in acct.data["keys"].items():
-                if k["sid"] == m.group(1):
-                    return self.send(200, acct.public_key(letter))
-            raise not_found(path)
         raise not_found(path)
+
+    # ---- the account-setup endpoints (issue 11) ---------------------------
+    def methods(self, allowed):
+        """405 unless the request's method is one of allowed (GET brings
+        HEAD)."""
+        ok = set(allowed) | ({"HEAD"} if "GET" in allowed else set())
+        if self.command not in ok:
+            raise HTTPError(405, 20004, "Method not allowed",
+                            {"Allow": ", ".join(allowed)})
+
+    def form(self):
+        """The POST body's form fields (application/x-www-form-urlencoded,
+        as Twilio takes them; any other body is no fields at all). A
+        field given twice: the last one."""
+        ctype = (self.headers.get("Content-Type") or "").split(";")[0]
+        if ctype.strip().lower() != "application/x-www-form-urlencoded":
+            return {}
+        try:
+            text = self.body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise bad_param("The request body is not UTF-8")
+        return dict(urllib.parse.parse_qsl(text, keep_blank_values=True))
+
+    def route_setup(self, p, path):
+        """Keys, video settings, intelligence services; True if served."""
+        acct = self.acct
+        if p == "/accounts/v1/Credentials/PublicKeys":
+            self.methods(("GET", "POST"))
+            if self.command == "POST":
+                self.create_key()
+            else:
+                self.list_keys(p)
+            return True
+        m = re.fullmatch(r"/accounts/v1/Credentials/PublicKeys/([^/]+)", p)
+        if m:
+            with acct.lock:
+                k = acct.keys.get(m.group(1))
+                if k is None:
+                    raise not_found(path)
+                self.methods(("GET", "POST", "DELETE"))
+                if self.command == "DELETE":
+                    del acct.keys[k["sid"]]
+                    self.send(204)
+                    return True
+                if self.command == "POST":
+                    f = self.form()
+                    if "FriendlyName" in f:
+                        k["friendly_name"] = self.friendly_name(f)
+                    k["date_updated"] = now_iso()
+                rep = acct.public_key(k)
+            self.send(200, rep)
+            return True
+        m = re.fullmatch(r"/video/v1/(Recording|Composition)Settings/Default",
+                         p)
+        if m:
+            self.methods(("GET", "POST"))
+            which = m.group(1).lower()
+            with acct.lock:
+                if self.command == "POST":
+                    self.post_settings(which)
+                rep = acct.settings_rep(which)
+            self.send(200, rep)
+            return True
+        if p == "/intelligence/v2/Services":
+            self.methods(("GET",))
+            with acct.lock:
+                self.list_setup(p, "services", [
+                    (svc["sid"], svc) for svc in acct.services],
+                    acct.service_rep)
+            return True
+        m = re.fullmatch(r"/intelligence/v2/Services/([^/]+)", p)
+        if m:
+            with acct.lock:
+                svc = acct.find_service(urllib.parse.unquote(m.group(1)))
+                if svc is None:
+                    raise not_found(path)
+                self.methods(("GET", "POST"))
+                if self.command == "POST":
+                    self.post_service(svc)
+                rep = acct.service_rep(svc)
+            self.send(200, rep)
+            return True
+        return False
+
+    def friendly_name(self, f, limit=64):
+        v = f["FriendlyName"]
+        if len(v) > limit:
+            raise bad_param("FriendlyName is longer than %d characters"
+                            % limit)
+        return v
+
+    def create_key(self):
+        acct = self.acct
+        f = self.form()
+        pem = f.get("PublicKey")
+        if not pem:
+            raise missing_param("PublicKey")
+        try:
+            bits = rsa_public_pem_bits(pem)
+        except ValueError as e:
+            raise bad_param("Invalid PublicKey: %s" % e)
+        if bits < MIN_RSA_BITS:
+            raise bad_param("Invalid PublicKey: RSA-%d is shorter than %d "
+                            "bits" % (bits, MIN_RSA_BITS))
+        ac = f.get("AccountSid") or acct.account_sid
+        if not re.fullmatch(r"AC[0-9a-fA-F]{32}", ac):
+            raise bad_param("Invalid AccountSid: %s" % ac)
+        if ac != acct.account_sid:
+            # the mock's account has no subaccounts
+            raise bad_param("AccountSid %s is not a subaccount of %s" % (
+                ac, acct.account_sid))
+        name = self.friendly_name(f) if "FriendlyName" in f else None
+        now = now_iso()
+        with acct.lock:
+            sid = "CR" + os.urandom(16).hex()
+            k = {"sid": sid, "account_sid": ac, "friendly_name": name,
+                 "date_created": now, "date_updated": now, "letter": None,
+                 "public_key": pem, "bits": bits}
+            acct.add_key_locked(k)
+            rep = acct.public_key(k)
+        self.send(201, rep)
+
+    def key_param(self, f, name, must_exist):
+        """A CR SID form field: its value, None for an empty one, or
+        KeyError if not given (caller holds acct.lock)."""
+        v = f[name]
+        if v == "":
+            return None
+        if not re.fullmatch(CR_SID, v):
+            raise bad_param("Invalid %s: %s" % (name, v))
+        if must_exist and v not in self.acct.keys:
+            raise bad_param("%s %s is not a Public Key of this account" % (
+                name, v))
+        return v
+
+    def post_settings(self, which):
+        """POST {Recording,Composition}Settings/Default (caller holds
+        acct.lock). FriendlyName is required; under settings_post
+        "replace" the fields not given go back to their defaults, under
+        "merge" they are kept."""
+        acct = self.acct
+        f = self.form()
+        if not f.get("FriendlyName"):
+            raise missing_param("FriendlyName")
+        cur = acct.settings[which]
+        new = dict(cur) if acct.settings_post == "merge" else \
+            acct.default_settings(None)
+        new["friendly_name"] = f["FriendlyName"]
+        if "AwsCredentialsSid" in f:
+            new["aws_credentials_sid"] = self.key_param(
+                f, "AwsCredentialsSid", False)
+        if "EncryptionKeySid" in f:
+            new["encryption_key_sid"] = self.key_param(
+                f, "EncryptionKeySid", True)
+        if "AwsS3Url" in f:
+            u = f["AwsS3Url"]
+            if u and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", u):
+                raise bad_param("Invalid AwsS3Url: %s" % u)
+            new["aws_s3_url"] = u or None
+        for param, field in (("AwsStorageEnabled", "aws_storage_enabled"),
+                             ("EncryptionEnabled", "encryption_enabled")):
+            if param in f:
+                new[field] = parse_bool(param, f[param])
+        if new["encryption_enabled"]:
+            k = new["encryption_key_sid"]
+            if k is None:
+                raise bad_param("EncryptionKeySid is required to enable "
+                                "encryption")
+            if k not in acct.keys:      # kept, but deleted since
+                raise bad_param("EncryptionKeySid %s is not a Public Key "
+                                "of this account" % k)
+        if new["aws_storage_enabled"] and not (
+                new["aws_credentials_sid"] and new["aws_s3_url"]):
+            raise bad_param("AwsCredentialsSid and AwsS3Url are required "
+                            "to enable AWS storage")
+        acct.settings[which] = new
+
+    def post_service(self, svc):
+        """POST /v2/Services/{Sid} (caller holds acct.lock): every field
+        of the spec's UpdateServiceRequest; the version goes up by one."""
+        acct = self.acct
+        im = self.headers.get("If-Match")
+        if im is not None:
+            tag = im.strip()
+            tag = tag[2:] if tag.startswith("W/") else tag
+            if tag.strip('"') != str(svc["version"]):
+                raise HTTPError(412, 20412, "Precondition Failed: version "
+                                "is %d" % svc["version"])
+        f = self.form()
+        new = copy.deepcopy(svc)
+        for param, field in (("AutoTranscribe", "auto_transcribe"),
+                             ("DataLogging", "data_logging"),
+                             ("AutoRedaction", "auto_redaction"),
+                             ("MediaRedaction", "media_redaction")):
+            if param in f:
+                new[field] = parse_bool(param, f[param])
+        if "FriendlyName" in f:
+            new["friendly_name"] = self.friendly_name(f)
+        if "UniqueName" in f:
+            u = f["UniqueName"]
+            other = acct.find_service(u)
+            if not u or (other is not None and other is not svc):
+                raise bad_param("UniqueName %r is empty or taken" % u)
+            new["unique_name"] = u
+        if "WebhookUrl" in f:
+            new["webhook_url"] = f["WebhookUrl"] or None
+        if "WebhookHttpMethod" in f:
+            v = f["WebhookHttpMethod"]
+            if v not in ("GET", "POST", "NULL"):
+                raise bad_param("Invalid WebhookHttpMethod: %s" % v)
+            new["webhook_http_method"] = None if v == "NULL" else v
+        if "EncryptionCredentialSid" in f:
+            new["encryption_credential_sid"] = self.key_param(
+                f, "EncryptionCredentialSid", True)
+        if new["data_logging"] and not svc["data_logging"]:
+            # the spec: "Data logging cannot be activated via API, only
+            # via www.twilio.com, as it requires additional consent."
+            raise bad_param("Data logging cannot be activated via API")
+        if new["media_redaction"] and not new["auto_redaction"]:
+            raise bad_param("MediaRedaction needs AutoRedaction")
+        new["version"] = svc["version"] + 1
+        new["date_updated"] = now_iso()
+        svc.update(new)
 
     def ttl_param(self, default=600):
         if "Ttl" not in self.query:
@@ -1208,24 +1674,45 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def list_keys(self, path):
         acct = self.acct
+        with acct.lock:
+            self.list_setup(path, "credentials", [
+                (sid, k) for sid, k in acct.keys.items()], acct.public_key,
+                acct.key_seq)
+
+    def list_setup(self, path, key, records, rep, seq=None):
+        """A page of the keys or services (in their order), with the
+        spec's meta. PageToken PA<sid> resumes after that record, deleted
+        since or not; seq gives every SID ever listed its position."""
+        acct = self.acct
         size, page, token = page_params(self.query)
-        keys = sorted(acct.data["keys"])
-        chunk = keys[page * size:(page + 1) * size]
-        more = len(keys) > (page + 1) * size
+        if seq is None:
+            seq = {sid: n for n, (sid, _) in enumerate(records)}
+        if token:
+            sid = token[2:] if token.startswith("PA") else token
+            if sid not in seq:
+                raise HTTPError(400, 20001, "Invalid PageToken")
+            rest = [r for r in records if seq[r[0]] > seq[sid]]
+            chunk, more = rest[:size], len(rest) > size
+        else:
+            chunk = records[page * size:(page + 1) * size]
+            more = len(records) > (page + 1) * size
         base = acct.base + path
 
-        def url(pg):
-            return base + "?" + urllib.parse.urlencode(
-                {"PageSize": size, "Page": pg})
+        def url(pg, tok=None):
+            args = {"PageSize": size, "Page": pg}
+            if tok:
+                args["PageToken"] = tok
+            return base + "?" + urllib.parse.urlencode(args)
 
         self.send(200, {
-            "credentials": [acct.public_key(k) for k in chunk],
+            key: [rep(r) for _, r in chunk],
             "meta": {"page": page, "page_size": size,
                      "first_page_url": url(0),
                      "previous_page_url": url(page - 1) if page else None,
-                     "url": url(page),
-                     "next_page_url": url(page + 1) if more else None,
-                     "key": "credentials"}})
+                     "url": url(page, token),
+                     "next_page_url": url(page + 1, "PA" + chunk[-1][0])
+                     if more and chunk else None,
+                     "key": key}})
 
 
 def foreign_url(base, url):
@@ -1254,7 +1741,7 @@ def classify(path):
     if re.search(r"/Encrypted/?$", path):
         return "encrypted"
     if re.search(r"(/Recordings|/Compositions|/Transcripts|/PublicKeys|"
-                 r"/Recordings\.json)/?$", path):
+                 r"/Services|/Recordings\.json)/?$", path):
         return "list"
     return "fetch"
 

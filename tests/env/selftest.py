@@ -97,7 +97,7 @@ class Env:
             return json.load(f)
 
     def curl(self, url, auth=True, method="GET", data=None, rng=None,
-             extra=(), head=False):
+             extra=(), head=False, form=None):
         hdr = os.path.join(self.tmp, "h")
         out = os.path.join(self.tmp, "b")
         for p in (hdr, out):
@@ -117,6 +117,11 @@ class Env:
         if data is not None:
             cmd += ["-H", "Content-Type: application/json",
                     "--data-binary", json.dumps(data)]
+        if form is not None:    # pairs, or a raw body (not starting "@")
+            body = form if isinstance(form, str) else \
+                urllib.parse.urlencode(form)
+            cmd += ["-H", "Content-Type: application/x-www-form-urlencoded",
+                    "--data-binary", body]
         if rng:
             cmd += ["-r", rng]
         cmd += list(extra)
@@ -146,7 +151,7 @@ class Env:
         return self.curl(self.endpoint + path, **kw)
 
     def ctl(self, op, data=None):
-        if op == "stats":
+        if op == "stats" or (op == "account" and data is None):
             r = self.curl("%s/%s" % (self.control, op), auth=False)
         else:
             r = self.curl("%s/%s" % (self.control, op), auth=False,
@@ -304,7 +309,10 @@ def check_auth(env):
     for path in ("/video/v1/Recordings", "/video/v1/Compositions",
                  "/api/2010-04-01/Accounts/%s/Recordings.json" % env.ac,
                  "/intelligence/v2/Transcripts",
-                 "/accounts/v1/Credentials/PublicKeys"):
+                 "/accounts/v1/Credentials/PublicKeys",
+                 "/video/v1/RecordingSettings/Default",
+                 "/video/v1/CompositionSettings/Default",
+                 "/intelligence/v2/Services"):
         r = env.api(path, auth=False)
         j = r.json() or {}
         T.ok(r.status == 401 and j.get("code") == 20003 and
@@ -312,6 +320,11 @@ def check_auth(env):
     r = env.api("/video/v1/Recordings", auth=env.env["TWILIO_API_KEY"] +
                 ":wrong")
     T.ok(r.status == 401, "401 with a wrong API secret", repr(r))
+    r = env.api("/accounts/v1/Credentials/PublicKeys", auth=False,
+                method="POST", form=[("PublicKey", "x")])
+    j = r.json() or {}
+    T.ok(r.status == 401 and j.get("code") == 20003,
+         "401 without auth: POST PublicKeys", repr(r))
     r = env.api("/video/v1/Recordings", auth=env.token_auth)
     T.ok(r.status == 200, "200 with ACCOUNT_SID:auth token", repr(r))
     r = env.api("/video/v1/NoSuchThing")
@@ -823,7 +836,7 @@ def check_product(env):
     T.ok(r.status == 200 and r2.status == 200,
          "product status null clears it", str([r.status, r2.status]))
     r = env.curl(env.control + "/product", auth=False, method="POST",
-                 data={"product": "accounts", "status": 403})
+                 data={"product": "lookups", "status": 403})
     T.ok(r.status == 400, "product: an unknown product is a 400", repr(r))
 
 
@@ -1156,6 +1169,372 @@ def check_switch_reset(env):
          str([r1.status, r2.status, r3.status]))
 
 
+# ---- the account-setup endpoints (issue 11) -------------------------------
+
+KEY_FIELDS = {"sid", "account_sid", "friendly_name", "date_created",
+              "date_updated", "url"}
+META_FIELDS = {"page", "page_size", "first_page_url", "previous_page_url",
+               "url", "next_page_url", "key"}
+SETTINGS_FIELDS = {"account_sid", "friendly_name", "aws_credentials_sid",
+                   "aws_s3_url", "aws_storage_enabled", "encryption_key_sid",
+                   "encryption_enabled", "url"}
+SERVICE_FIELDS = {"sid", "unique_name", "friendly_name", "date_created",
+                  "date_updated", "account_sid", "auto_redaction",
+                  "media_redaction", "auto_transcribe", "data_logging",
+                  "language_code", "webhook_url", "webhook_http_method",
+                  "read_only_attached_operator_sids", "version",
+                  "encryption_credential_sid", "url"}
+KEYS = "/accounts/v1/Credentials/PublicKeys"
+ISO = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
+
+
+def twilio_error(r, status, code=None):
+    """r is Twilio's error JSON: exactly code, message, more_info, status."""
+    j = r.json() or {}
+    return (r.status == status and set(j) == {"code", "message",
+                                              "more_info", "status"} and
+            j["status"] == status and (code is None or j["code"] == code) and
+            j["more_info"].endswith("/%d" % j["code"]))
+
+
+def pubkey(env, name, gen=None, key=None, out=("-pubout",)):
+    """A PEM made by openssl: the public half of key (a keyring file) or
+    of a new key (genpkey options gen)."""
+    f = env.path(name)
+    if gen:
+        p = run(["openssl", "genpkey"] + list(gen) + ["-out", f + ".key"])
+        assert p.returncode == 0, p.stderr
+        key = f + ".key"
+    cmd = ["openssl", "rsa" if "-RSAPublicKey_out" in out else "pkey",
+           "-in", key, "-passin", "file:" + env.passfile] + list(out)
+    if key.endswith(".der"):
+        cmd += ["-inform", "DER"]
+    p = run(cmd)
+    assert p.returncode == 0, p.stderr
+    return p.stdout.decode()
+
+
+def list_all(env, path, key):
+    j = env.api(path + "?PageSize=1000").json() or {}
+    return j.get(key, [])
+
+
+def check_public_keys(env):
+    fixed = list_all(env, KEYS, "credentials")
+    T.ok(len(fixed) == 6 and all(set(k) == KEY_FIELDS for k in fixed),
+         "PublicKeys: keys A-E and X, each with exactly the spec's fields",
+         str([sorted(k) for k in fixed[:1]]))
+    sids, pages, problems = walk_v1(env, KEYS, "credentials")
+    j = env.api(KEYS).json() or {}
+    T.ok(not problems and sids == [k["sid"] for k in fixed] and pages == 3
+         and set(j.get("meta", {})) == META_FIELDS and
+         "PageToken=PA" in j["meta"]["next_page_url"],
+         "PublicKeys paging: the spec's meta, PageToken links, 3 pages of 2",
+         "; ".join(problems) + " pages %d" % pages)
+    ring = sorted(f for f in keyring_files(env) if f.endswith(".pem"))
+    pem = pubkey(env, "pub-a.pem", key=ring[0])
+    r = env.api(KEYS, method="POST",
+                form=[("PublicKey", pem), ("FriendlyName", "laptop key")])
+    k = r.json() or {}
+    T.ok(r.status == 201 and set(k) == KEY_FIELDS and
+         re.fullmatch(r"CR[0-9a-f]{32}", k.get("sid", "")) is not None and
+         k["friendly_name"] == "laptop key" and k["account_sid"] == env.ac
+         and re.fullmatch(ISO, k["date_created"]) is not None and
+         k["date_updated"] == k["date_created"] and
+         k["url"] == env.endpoint + KEYS + "/" + k["sid"],
+         "POST PublicKeys (PEM with newlines, FriendlyName): 201, the "
+         "spec's fields", repr(r))
+    sid = k.get("sid", "CR?")
+    got = env.api(KEYS + "/" + sid)
+    lst = list_all(env, KEYS, "credentials")
+    state = env.ctl("account")
+    mine = [x for x in state["public_keys"] if x["sid"] == sid]
+    T.ok(got.status == 200 and got.json() == k and lst[-1] == k and
+         len(lst) == 7 and mine and mine[0]["public_key"] == pem and
+         mine[0]["bits"] == 2048,
+         "the new key: GET it, last in the list; /__control/account has "
+         "its PEM", repr(got))
+    one_line = re.sub(r"\n(?!-----END)", "", pem.strip())
+    r = env.api(KEYS, method="POST",
+                form=[("PublicKey", one_line), ("AccountSid", env.ac)])
+    k2 = r.json() or {}
+    T.ok(r.status == 201 and k2.get("friendly_name", 1) is None and
+         k2.get("account_sid") == env.ac,
+         "POST PublicKeys: a one-line PEM (the docs' form), AccountSid "
+         "of the account, no FriendlyName: 201, friendly_name null",
+         repr(r))
+    bad = {
+        "no PublicKey": [("FriendlyName", "x")],
+        "not a PEM": [("PublicKey", "hello")],
+        "a private key": [("PublicKey", open(ring[0]).read())],
+        "an EC key": [("PublicKey", pubkey(env, "ec.pem", gen=(
+            "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256")))],
+        "PKCS#1 RSA PUBLIC KEY": [("PublicKey", pubkey(
+            env, "pkcs1.pem", key=ring[0], out=("-RSAPublicKey_out",)))],
+        "RSA-1024": [("PublicKey", pubkey(env, "small.pem", gen=(
+            "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:1024")))],
+        "bad base64": [("PublicKey", pem.replace("A", "*", 1))],
+        "another AccountSid": [("PublicKey", pem),
+                               ("AccountSid", "AC" + "0" * 32)],
+        "FriendlyName of 65": [("PublicKey", pem), ("FriendlyName",
+                                                     "x" * 65)],
+        "'+' not URL-encoded": "PublicKey=" + pem,
+    }
+    if "+" not in pem:
+        del bad["'+' not URL-encoded"]
+    for what, form in bad.items():
+        r = env.api(KEYS, method="POST", form=form)
+        T.ok(twilio_error(r, 400, 20001),
+             "POST PublicKeys with %s: 400, Twilio's error JSON, code 20001"
+             % what, repr(r))
+    r = env.curl(env.endpoint + KEYS, method="POST",
+                 data={"PublicKey": pem})
+    j = r.json() or {}
+    T.ok(twilio_error(r, 400, 20001) and
+         j["message"] == "Missing required parameter PublicKey in the "
+         "post body", "POST PublicKeys as JSON (not a form): no fields, 400",
+         repr(r))
+    T.ok(len(list_all(env, KEYS, "credentials")) == 8,
+         "refused keys are not stored")
+    r = env.api(KEYS + "/" + sid, method="POST",
+                form=[("FriendlyName", "renamed")])
+    j = r.json() or {}
+    T.ok(r.status == 200 and j.get("friendly_name") == "renamed" and
+         j["date_created"] == k["date_created"] and set(j) == KEY_FIELDS,
+         "POST PublicKeys/{Sid} FriendlyName: 200, renamed", repr(r))
+    r = env.api(KEYS + "/" + sid, method="DELETE")
+    r2 = env.api(KEYS + "/" + sid)
+    r3 = env.api(KEYS + "/" + sid, method="DELETE")
+    T.ok(r.status == 204 and r.body == b"" and
+         r.h("content-length") is None and twilio_error(r2, 404, 20404) and
+         twilio_error(r3, 404, 20404) and
+         sid not in {x["sid"] for x in list_all(env, KEYS, "credentials")},
+         "DELETE PublicKeys/{Sid}: 204 without a body; then GET and DELETE "
+         "404 code 20404", str([r.status, r2.status, r3.status]))
+    r = env.api(KEYS + "?PageSize=1&PageToken=PA" + sid)
+    j = r.json() or {}
+    T.ok(r.status == 200 and [x["sid"] for x in j["credentials"]] ==
+         [k2["sid"]], "a PageToken naming a deleted key resumes after it",
+         repr(r))
+    for path, method in ((KEYS + "/CR" + "0" * 32, "DELETE"),
+                         (KEYS + "/CR" + "0" * 32, "POST"),
+                         (KEYS + "/nonsense", "GET")):
+        r = env.api(path, method=method, form=[("FriendlyName", "x")]
+                    if method == "POST" else None)
+        T.ok(twilio_error(r, 404, 20404), "%s an unknown key: 404" % method,
+             repr(r))
+    r = env.api(KEYS, method="PUT")
+    T.ok(twilio_error(r, 405, 20004) and r.h("allow") == "GET, POST",
+         "PUT PublicKeys: 405 code 20004, Allow", repr(r))
+    # a POST-only fault; a blocked product
+    env.ctl("fault", {"status": 500, "count": 1, "path": "/PublicKeys",
+                      "method": "POST"})
+    r1 = env.api(KEYS)
+    r2 = env.api(KEYS, method="POST", form=[("PublicKey", pem)])
+    r3 = env.api(KEYS, method="POST", form=[("PublicKey", pem)])
+    T.ok(r1.status == 200 and twilio_error(r2, 500, 20500) and
+         r3.status == 201, "fault with method POST: the list is spared, "
+         "the next POST PublicKeys answers 500, the one after 201",
+         str([r1.status, r2.status, r3.status]))
+    env.ctl("product", {"product": "accounts", "status": 403})
+    r = env.api(KEYS)
+    r2 = env.api(KEYS, method="POST", form=[("PublicKey", pem)])
+    env.ctl("product", {"product": "accounts", "status": None})
+    T.ok(twilio_error(r, 403, 20403) and twilio_error(r2, 403, 20403) and
+         env.api(KEYS).status == 200,
+         "product accounts 403: PublicKeys GET and POST 403, then cleared")
+    env.ctl("reset")
+    T.ok(list_all(env, KEYS, "credentials") == fixed,
+         "reset: the keys at start again")
+
+
+def check_video_settings(env):
+    keys = {x["letter"]: x["sid"] for x in env.ctl("account")["public_keys"]}
+    paths = {w: "/video/v1/%sSettings/Default" % w
+             for w in ("Recording", "Composition")}
+    rec = env.api(paths["Recording"]).json() or {}
+    com = env.api(paths["Composition"]).json() or {}
+    T.ok(set(rec) == SETTINGS_FIELDS == set(com) and
+         rec["encryption_enabled"] is True and
+         rec["encryption_key_sid"] == keys["A"] and
+         rec["account_sid"] == env.ac and
+         rec["url"] == env.endpoint + paths["Recording"] and
+         com["encryption_enabled"] is False and
+         com["encryption_key_sid"] is None and com["friendly_name"] is None
+         and com["aws_storage_enabled"] is False,
+         "GET Recording/CompositionSettings: the spec's fields; recordings "
+         "encrypted with key A, compositions never set", str([rec, com]))
+    cp = paths["Composition"]
+    tries = [
+        ([("EncryptionEnabled", "true"), ("EncryptionKeySid", keys["B"])],
+         "without FriendlyName",
+         "Missing required parameter FriendlyName in the post body"),
+        ([("FriendlyName", "x"), ("EncryptionEnabled", "true"),
+          ("EncryptionKeySid", "CR" + "0" * 32)], "with an unknown key",
+         "EncryptionKeySid CR%s is not a Public Key of this account"
+         % ("0" * 32)),
+        ([("FriendlyName", "x"), ("EncryptionEnabled", "true"),
+          ("EncryptionKeySid", "CRnope")], "with a malformed key SID", None),
+        ([("FriendlyName", "x"), ("EncryptionEnabled", "true")],
+         "enabling without a key", None),
+        ([("FriendlyName", "x"), ("EncryptionEnabled", "yes"),
+          ("EncryptionKeySid", keys["B"])], "EncryptionEnabled=yes", None),
+        ([("FriendlyName", "x"), ("AwsStorageEnabled", "true")],
+         "AwsStorageEnabled without credentials and URL", None),
+    ]
+    for form, what, msg in tries:
+        r = env.api(cp, method="POST", form=form)
+        T.ok(twilio_error(r, 400, 20001) and
+             (msg is None or r.json()["message"] == msg),
+             "POST CompositionSettings %s: 400 code 20001" % what, repr(r))
+    T.ok(env.api(cp).json() == com, "refused POSTs change nothing")
+    r = env.api(cp, method="POST", form=[
+        ("FriendlyName", "tfs"), ("EncryptionKeySid", keys["B"]),
+        ("EncryptionEnabled", "true")])
+    j = r.json() or {}
+    T.ok(r.status == 200 and set(j) == SETTINGS_FIELDS and
+         j["encryption_enabled"] is True and
+         j["encryption_key_sid"] == keys["B"] and
+         j["friendly_name"] == "tfs" and env.api(cp).json() == j,
+         "POST CompositionSettings enabling encryption with key B: 200 "
+         "(the spec's status), the resource; GET agrees", repr(r))
+    r = env.api(cp, method="POST", form=[
+        ("FriendlyName", "tfs"), ("AwsStorageEnabled", "True"),
+        ("AwsCredentialsSid", "CR" + "1" * 32),
+        ("AwsS3Url", "https://bucket.example/compositions")])
+    j = r.json() or {}
+    T.ok(r.status == 200 and j["aws_storage_enabled"] is True and
+         j["aws_s3_url"] == "https://bucket.example/compositions" and
+         j["aws_credentials_sid"] == "CR" + "1" * 32 and
+         j["encryption_enabled"] is False and j["encryption_key_sid"] is None,
+         "settings_post replace (default): the fields not given go back to "
+         "their defaults", repr(r))
+    env.ctl("account", {"settings_post": "merge"})
+    r = env.api(cp, method="POST", form=[
+        ("FriendlyName", "tfs2"), ("EncryptionKeySid", keys["C"]),
+        ("EncryptionEnabled", "true")])
+    j = r.json() or {}
+    T.ok(r.status == 200 and j["aws_storage_enabled"] is True and
+         j["encryption_key_sid"] == keys["C"] and j["friendly_name"] == "tfs2",
+         "settings_post merge: the fields not given are kept", repr(r))
+    # a key deleted while in use: kept in the settings, refused on enable
+    pem = pubkey(env, "pub-d.pem", key=next(
+        f for f in keyring_files(env) if f.endswith(".der")))
+    k = env.api(KEYS, method="POST", form=[("PublicKey", pem)]).json()
+    rp = paths["Recording"]
+    r1 = env.api(rp, method="POST", form=[
+        ("FriendlyName", "r"), ("EncryptionKeySid", k["sid"]),
+        ("EncryptionEnabled", "true")])
+    env.api(KEYS + "/" + k["sid"], method="DELETE")
+    g = env.api(rp).json() or {}
+    r2 = env.api(rp, method="POST", form=[("FriendlyName", "r2")])
+    T.ok(r1.status == 200 and g.get("encryption_key_sid") == k["sid"] and
+         twilio_error(r2, 400, 20001),
+         "a new key enables encryption; deleted, the settings still name "
+         "it and re-enabling with it is 400", str([r1.status, r2.status]))
+    r = env.api(rp, method="DELETE")
+    T.ok(twilio_error(r, 405, 20004), "DELETE RecordingSettings: 405",
+         repr(r))
+    env.ctl("product", {"product": "video", "status": 404})
+    r = env.api(rp)
+    r2 = env.api(cp, method="POST", form=[("FriendlyName", "x")])
+    env.ctl("product", {"product": "video", "status": None})
+    T.ok(twilio_error(r, 404, 20404) and twilio_error(r2, 404, 20404),
+         "product video 404 (a region without Video): settings GET and "
+         "POST 404")
+    st = env.ctl("account")
+    env.ctl("reset")
+    st2 = env.ctl("account")
+    T.ok(st["composition_settings"]["friendly_name"] == "tfs2" and
+         st["settings_post"] == "merge" and
+         env.api(rp).json() == rec and env.api(cp).json() == com and
+         st2["settings_post"] == "replace",
+         "/__control/account shows the settings; reset restores them")
+
+
+def check_services(env):
+    path = "/intelligence/v2/Services"
+    keys = {x["letter"]: x["sid"] for x in env.ctl("account")["public_keys"]}
+    gt = env.api("/intelligence/v2/Transcripts/%s" %
+                 first(env, "gt_A")["sid"]).json() or {}
+    r = env.api(path)
+    j = r.json() or {}
+    svcs = j.get("services", [])
+    by_dl = {s["data_logging"]: s for s in svcs}
+    T.ok(r.status == 200 and len(svcs) == 2 and
+         all(set(s) == SERVICE_FIELDS for s in svcs) and
+         set(j["meta"]) == META_FIELDS and j["meta"]["key"] == "services" and
+         set(by_dl) == {True, False} and
+         by_dl[False]["sid"] == gt.get("service_sid") and
+         by_dl[False]["encryption_credential_sid"] == keys["A"] and
+         by_dl[True]["encryption_credential_sid"] is None,
+         "GET Services: two, the spec's fields; the transcripts' service "
+         "(encrypted, key A, no data logging) and a logging one", repr(r))
+    sids, pages, problems = walk_v1(env, path + "?PageSize=1", "services")
+    T.ok(not problems and sids == [s["sid"] for s in svcs] and pages == 2,
+         "Services paging (PageSize=1): 2 pages", "; ".join(problems))
+    s = by_dl[True]
+    r = env.api(path + "/" + s["sid"])
+    r2 = env.api(path + "/" + s["unique_name"])
+    r3 = env.api(path + "/GA" + "0" * 32)
+    T.ok(r.json() == s and r2.json() == s and twilio_error(r3, 404, 20404)
+         and s["url"] == env.endpoint + path + "/" + s["sid"],
+         "GET Services/{Sid} (and by unique_name): the resource; an "
+         "unknown one 404", str([r.status, r2.status, r3.status]))
+    r = env.api(path + "/" + s["sid"], method="POST", form=[
+        ("EncryptionCredentialSid", keys["B"]), ("DataLogging", "false"),
+        ("FriendlyName", "now encrypted")])
+    j = r.json() or {}
+    T.ok(r.status == 200 and set(j) == SERVICE_FIELDS and
+         j["encryption_credential_sid"] == keys["B"] and
+         j["data_logging"] is False and j["friendly_name"] ==
+         "now encrypted" and j["version"] == s["version"] + 1 and
+         j["unique_name"] == s["unique_name"] and
+         env.api(path + "/" + s["sid"]).json() == j,
+         "POST Services/{Sid} EncryptionCredentialSid, DataLogging=false, "
+         "FriendlyName: 200, version + 1; GET agrees", repr(r))
+    tries = [
+        ([("DataLogging", "true")], "DataLogging=true (not via API)"),
+        ([("EncryptionCredentialSid", "CR" + "0" * 32)], "an unknown key"),
+        ([("EncryptionCredentialSid", "GA" + "0" * 32)], "a malformed key"),
+        ([("MediaRedaction", "true")], "MediaRedaction without "
+         "AutoRedaction"),
+        ([("WebhookHttpMethod", "PUT")], "WebhookHttpMethod PUT"),
+        ([("UniqueName", by_dl[False]["unique_name"])], "a taken UniqueName"),
+    ]
+    for form, what in tries:
+        r = env.api(path + "/" + s["sid"], method="POST", form=form)
+        T.ok(twilio_error(r, 400, 20001),
+             "POST Services/{Sid} %s: 400 code 20001" % what, repr(r))
+    r = env.api(path + "/" + s["sid"], method="POST",
+                form=[("AutoTranscribe", "true")],
+                extra=("-H", 'If-Match: "1"'))
+    r2 = env.api(path + "/" + s["sid"], method="POST",
+                 form=[("EncryptionCredentialSid", "")],
+                 extra=("-H", "If-Match: 2"))
+    j = r2.json() or {}
+    T.ok(r.status == 412 and (r.json() or {}).get("code") == 20412 and
+         r2.status == 200 and j["encryption_credential_sid"] is None and
+         j["version"] == 3,
+         "If-Match: a stale version 412, the current one 200; an empty "
+         "EncryptionCredentialSid sets null", str([r.status, r2.status]))
+    r = env.api(path, method="POST", form=[("UniqueName", "x")])
+    T.ok(twilio_error(r, 405, 20004), "POST Services (create): 405",
+         repr(r))
+    env.ctl("product", {"product": "intelligence", "status": 404})
+    r = env.api(path)
+    r2 = env.api(path + "/" + s["sid"])
+    env.ctl("product", {"product": "intelligence", "status": None})
+    T.ok(twilio_error(r, 404, 20404) and twilio_error(r2, 404, 20404),
+         "product intelligence 404 (a region without Intelligence): "
+         "Services 404")
+    st = env.ctl("account")
+    env.ctl("reset")
+    T.ok([x["version"] for x in st["services"]] == [3, 1] and
+         (env.api(path).json() or {}).get("services") == svcs,
+         "/__control/account shows the services; reset restores them")
+
+
 def main(argv):
     if len(argv) != 2:
         sys.exit("usage: selftest.py DIR")
@@ -1168,7 +1547,9 @@ def main(argv):
                       check_control, check_product, check_media_fail,
                       check_voice_body, check_unencrypted, check_external,
                       check_next_page, check_malformed, check_norange,
-                      check_media_origin, check_retag, check_switch_reset):
+                      check_media_origin, check_retag, check_switch_reset,
+                      check_public_keys, check_video_settings,
+                      check_services):
             try:
                 check(env)
             except Exception as e:      # a broken check is a failure
