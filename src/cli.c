@@ -1210,6 +1210,18 @@ cli_progress(const struct sync_progress *p, void *arg)
 }
 
 void
+cli_progress_bytes(long long got, void *arg)
+{
+	struct cli_progress_state *ps = arg;
+
+	if (!ps->tty)
+		return;
+	fprintf(stderr, "\rtwiliofs: get: %s: %.1f MiB downloaded\033[K",
+	    ps->what != NULL ? ps->what : "", (double)got / (1 << 20));
+	ps->drawn = 1;
+}
+
+void
 cli_progress_end(struct cli_progress_state *ps)
 {
 	if (ps->drawn)

@@ -533,6 +533,7 @@ static int
 run_get(const struct cli *cli)
 {
 	struct tfs_error err = { 0, "" };
+	struct cli_progress_state ps;
 	struct decrypt_request req;
 	struct envelope env;
 	struct session s;
@@ -540,6 +541,8 @@ run_get(const struct cli *cli)
 	long long size;
 	int rc, fd = -1;
 
+	cli_progress_init(&ps);
+	ps.what = cli->sid;
 	memset(&it, 0, sizeof(it));
 	(void)snprintf(it.sid, sizeof(it.sid), "%s", cli->sid);
 	it.part = cli->part;
@@ -558,7 +561,9 @@ run_get(const struct cli *cli)
 		rc = fd;
 	envelope_init(&env);
 	if (rc == TFS_OK)
-		rc = media_download(s.media, &it, fd, &env, &size, &err);
+		rc = media_download(s.media, &it, fd, &env, &size,
+		    cli_progress_bytes, &ps, &err);
+	cli_progress_end(&ps);
 	if (rc == TFS_OK && kind_info(it.kind)->envelope_listed)
 		env = it.env;
 	if (rc == TFS_OK && env.scheme != ENVELOPE_NONE && s.keys == NULL)

@@ -851,18 +851,37 @@ out:
 
 /* --- whole downloads (get) --- */
 
+/* A download's file, and who hears how far it got (per MiB). */
+struct download {
+	int fd;
+	long long got;
+	void (*progress)(long long got, void *arg);
+	void *parg;
+};
+
 static int
 write_fd(const void *p, size_t n, void *arg)
 {
-	return io_write_all(*(int *)arg, p, n) != 0 ? TFS_ERR_IO : 0;
+	struct download *d = arg;
+
+	if (io_write_all(d->fd, p, n) != 0)
+		return TFS_ERR_IO;
+	if (d->progress != NULL && (d->got + (long long)n) >> 20 !=
+	    d->got >> 20)
+		d->progress(d->got + (long long)n, d->parg);
+	d->got += (long long)n;
+	return 0;
 }
 
 int
 media_download(struct media *m, const struct item *it, int fd,
-    struct envelope *env, long long *size, struct tfs_error *err)
+    struct envelope *env, long long *size,
+    void (*progress)(long long got, void *arg), void *parg,
+    struct tfs_error *err)
 {
 	struct http_response resp = { 0 };
-	struct counted sink = { write_fd, &fd, 0, -1, 0, 0 };
+	struct download d = { fd, 0, progress, parg };
+	struct counted sink = { write_fd, &d, 0, -1, 0, 0 };
 	struct http_request req;
 	struct conn *c = NULL;
 	int rc;

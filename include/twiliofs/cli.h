@@ -159,10 +159,13 @@ struct cli_progress_state {
 	int drawn;		/* a bar is on screen: end it with \n */
 	enum item_kind kind;	/* last kind listed */
 	size_t step;		/* last tenth of the media probe reported */
+	const char *what;	/* get: the SID being downloaded */
 };
 
 void cli_progress_init(struct cli_progress_state *ps);
 void cli_progress(const struct sync_progress *p, void *arg);
+/* get: bytes downloaded so far, on a terminal only (arg: the state). */
+void cli_progress_bytes(long long got, void *arg);
 void cli_progress_end(struct cli_progress_state *ps);
 
 /* One summary line for kind on stdout. */

@@ -109,9 +109,11 @@ void media_fetch_start(struct media *m, struct media_fetch *f);
  * URLs; the response's headers fill *env for kinds whose envelope travels
  * with the object (env untouched for voice). *size gets the byte count.
  * For objects not probed (get): their size is what the store says.
+ * progress (may be NULL) hears the bytes so far, once per MiB.
  */
 int media_download(struct media *m, const struct item *it, int fd,
-	struct envelope *env, long long *size, struct tfs_error *err)
-	__attribute__((warn_unused_result));
+	struct envelope *env, long long *size,
+	void (*progress)(long long got, void *arg), void *parg,
+	struct tfs_error *err) __attribute__((warn_unused_result));
 
 #endif

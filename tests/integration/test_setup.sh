@@ -194,29 +194,50 @@ mkdir -p "$CFG"
 chmod 600 "$CFG/config"
 clean_env=(env -u TWILIO_ACCOUNT_SID -u TWILIOFS_ENDPOINT -u TWILIOFS_CAFILE
 	-u TWILIO_API_KEY -u TWILIO_API_SECRET)
-"${clean_env[@]}" timeout 60 "$TWILIOFS" keys list --profile test >"$W/out" 2>"$W/err" </dev/null
-rc=$?
+clean() {	# ENV-ASSIGNMENTS... -- ARGS...: twiliofs without the env's account
+	local vars=()
+	while [ "$1" != -- ]; do vars+=("$1"); shift; done
+	shift
+	"${clean_env[@]}" "${vars[@]}" timeout 60 "$TWILIOFS" "$@" \
+	    >"$W/out" 2>"$W/err" </dev/null
+	rc=$?
+}
+clean -- keys list --profile test
 [ $rc -eq 0 ] || fail "--profile test: exit $rc: $(cat "$W/err")"
 grep -q '^CR' "$W/out" || fail "nothing listed"
-TWILIOFS_PROFILE=test "${clean_env[@]}" TWILIOFS_PROFILE=test timeout 60 "$TWILIOFS" keys list \
-    >"$W/out" 2>"$W/err" </dev/null
-[ $? -eq 0 ] || fail "TWILIOFS_PROFILE=test: $(cat "$W/err")"
+clean TWILIOFS_PROFILE=test -- keys list
+[ $rc -eq 0 ] || fail "TWILIOFS_PROFILE=test: $(cat "$W/err")"
 # The command line wins over the environment, which wins over the file.
-"${clean_env[@]}" TWILIOFS_ENDPOINT=https://127.0.0.1:1 timeout 60 "$TWILIOFS" keys list \
-    --profile test >"$W/out" 2>"$W/err" </dev/null
-[ $? -eq 3 ] || fail "the environment's endpoint did not win over the file's"
-"${clean_env[@]}" TWILIOFS_ENDPOINT=https://127.0.0.1:1 timeout 60 "$TWILIOFS" keys list \
-    --profile test --endpoint "$TWILIOFS_ENDPOINT" >"$W/out" 2>"$W/err" </dev/null
-[ $? -eq 0 ] || fail "the command line's endpoint did not win: $(cat "$W/err")"
+clean TWILIOFS_ENDPOINT=https://127.0.0.1:1 -- keys list --profile test
+[ $rc -eq 3 ] || fail "the environment's endpoint did not win over the file's"
+clean TWILIOFS_ENDPOINT=https://127.0.0.1:1 -- keys list --profile test \
+    --endpoint "$TWILIOFS_ENDPOINT"
+[ $rc -eq 0 ] || fail "the command line's endpoint did not win: $(cat "$W/err")"
 chmod 640 "$CFG/config"
-"${clean_env[@]}" timeout 60 "$TWILIOFS" keys list --profile test >"$W/out" 2>"$W/err" </dev/null
-[ $? -eq 2 ] || fail "a secret readable by group: not refused"
+clean -- keys list --profile test
+[ $rc -eq 2 ] || fail "a secret readable by group: not refused"
 has "chmod 600" "$W/err" "stderr"
 chmod 600 "$CFG/config"
 tfs keys list --profile nosuch
 [ $rc -eq 2 ] || fail "unknown profile: exit $rc, want 2"
 has "no \[nosuch\] profile" "$W/err" "stderr"
 case_end "config file profiles: --profile and TWILIOFS_PROFILE; command line > environment > file; secrets refused when others may read"
+
+# Progress of a long download, on a terminal only (script(1) gives one).
+RT=$($PY -c 'import json,sys
+for e in json.load(open(sys.argv[1])):
+    if e["name"] == "rt_video_A" and e["part"] == 0: print(e["sid"], e["plain_sha256"])' "$TFS_MANIFEST")
+TWILIOFS_KEYS=$FIXKEYS script -qec "$TWILIOFS get ${RT% *} $W/rt.mkv" /dev/null >"$W/tty" 2>&1
+rc=$?
+[ $rc -eq 0 ] || fail "on a terminal: exit $rc: $(tr '\r' '\n' <"$W/tty" | tail -3)"
+grep -q "MiB downloaded" "$W/tty" || fail "no progress on a terminal: $(head -c 300 "$W/tty")"
+[ "$(sha256sum <"$W/rt.mkv" | cut -d' ' -f1)" = "${RT#* }" ] || fail "wrong bytes"
+rm -f "$W/rt.mkv"
+TWILIOFS_KEYS=$FIXKEYS tfs get "${RT% *}" "$W/rt.mkv"
+[ $rc -eq 0 ] || fail "off a terminal: exit $rc: $(cat "$W/err")"
+! grep -q "MiB downloaded" "$W/err" || fail "progress drawn into a file: $(cat "$W/err")"
+rm -f "$W/rt.mkv"
+case_end "get shows its progress on a terminal, and only there"
 
 tfs --version
 [ $rc -eq 0 ] || fail "exit $rc"
