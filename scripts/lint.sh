@@ -73,5 +73,52 @@ else
 	    "not checked: not a pass; run 'make deps'" >&2
 	[ $bad -eq 0 ] && exit 77
 fi
+# man/twiliofs.1 against the code: its version is config.mk's (make
+# install no longer fills it in); every command, subcommand, long option,
+# mount -o option (of the usage texts) and environment variable of src/ is
+# in it, and every --option it names is one that src/cli.c takes.
+man=man/twiliofs.1
+version=$(sed -n 's/^VERSION = //p' config.mk)
+manversion=$(sed -n 's/^\.Os twiliofs //p
+	s/^\.TH [^ ]* [^ ]* "[^"]*" "twiliofs \([^"]*\)".*/\1/p' "$man")
+if [ "$manversion" != "$version" ]; then
+	echo "$man: version '$manversion', config.mk '$version'" >&2
+	bad=1
+fi
+longopts=$( (sed -n 's/.*{ "\([a-z][a-z-]*\)", *[a-z_]*_argument.*/\1/p
+	s/.*BOTH("\([a-z-]*\)".*/\1/p' src/cli.c
+	grep -o '"--[a-z][a-z-]*"' src/cli.c | tr -d '"-') | sort -u)
+mountopts=$(grep '^"  -o [a-z]' src/cli.c | grep -o -- '-o [a-z_]*' |
+	sed 's/-o //')
+commands=$(grep -o 'strcmp(cmd, "[a-z]*")' src/cli.c |
+	sed 's/.*"\(.*\)")/\1/'
+	sed -n 's/.*{ CLI_[A-Z]*, "\([a-z]*\)".*/\1/p' src/cli.c)
+envs=$(grep -ho -e 'getenv("[A-Z_]*")' -e 'env_over([^"]*"[A-Z_]*")' \
+	src/*.c | sed 's/.*"\([A-Z_]*\)")/\1/' | sort -u)
+mansection_env=$(sed -n '/^\.Sh ENVIRONMENT/,/^\.Sh /p' "$man")
+manlongopts=$(grep -o 'Fl -[a-z][a-z-]*' "$man" | sed 's/Fl -//' | sort -u)
+missing=
+for o in $longopts; do
+	grep -qE "Fl -$o( |\$)" "$man" || missing="$missing --$o"
+done
+for o in $mountopts; do
+	grep -qE "Cm $o( |\$)" "$man" || missing="$missing -o $o"
+done
+for c in $commands; do
+	grep -qE "Cm ([a-z]+ )?$c( |\$)" "$man" || missing="$missing $c"
+done
+for e in $envs; do
+	echo "$mansection_env" | grep -qw "$e" || missing="$missing \$$e"
+done
+if [ -n "$missing" ]; then
+	echo "$man: not documented:$missing" >&2
+	bad=1
+fi
+for o in $manlongopts; do
+	echo "$longopts" | grep -qx -- "$o" || {
+		echo "$man: --$o is no option of src/cli.c" >&2
+		bad=1
+	}
+done
 [ $bad -eq 0 ] && echo "lint: ok"
 exit $bad

@@ -42,7 +42,8 @@ static const char usage_main[] =
 "\n"
 "Exit status: 0 success, 1 usage or local file error, 2 configuration\n"
 "(keys, credentials), 3 network or server error, 4 decryption or\n"
-"integrity failure. See twiliofs(1).\n";
+"integrity failure, 5 done but some items or products failed (sync,\n"
+"encryption status). See twiliofs(1).\n";
 
 static const char usage_decrypt[] =
 "Usage: twiliofs decrypt -k KEYS ENVELOPE [OPTIONS] INPUT [OUTPUT]\n"
@@ -86,7 +87,7 @@ static const char usage_decrypt[] =
 "  --cache-dir DIR         catalog and cache ($TWILIOFS_CACHE_DIR; default\n" \
 "                          $XDG_CACHE_HOME/twiliofs/ACCOUNT_SID)\n" \
 "  --page-size N           records per API page (default: the maximum)\n" \
-"  --ttl SECONDS           lifetime asked for signed media URLs (600)\n" \
+"  --ttl SECONDS           lifetime asked for signed video URLs (600)\n" \
 "  --log-file PATH         append messages there too (created 0600)\n" \
 "  -v, --verbose           say more (twice: debug)\n"
 
@@ -97,6 +98,8 @@ static const char usage_sync[] =
 "new media for its envelope and exact size. A progress bar on a terminal,\n"
 "plain lines otherwise; one summary line per kind on stdout.\n"
 "\n"
+"  --full                  list everything, and remove what is gone upstream\n"
+"                          (by default once a day; else incremental)\n"
 "  --incremental           stop each list at the first page with nothing\n"
 "                          new (lists are newest first); removes nothing\n"
 ACCOUNT_OPTIONS_HELP;
@@ -106,13 +109,16 @@ static const char usage_mount[] =
 "       twiliofs ACCOUNT_SID MOUNTPOINT -o OPTIONS   (mount(8), fstab)\n"
 "Mount the account read-only: video/recordings/DATE/RT….mkv|mka,\n"
 "video/compositions/…, video/rooms/RM…/, voice/recordings/…,\n"
-"intelligence/transcripts/…, .twiliofs/status.json. Syncs the catalog\n"
-"first if it was never synced. Unmount with fusermount3 -u MOUNTPOINT.\n"
+"intelligence/transcripts/…, .twiliofs/status.json. A first mount\n"
+"appears at once and fills in (status.json: sync). Unmount with\n"
+"fusermount3 -u MOUNTPOINT.\n"
 "\n"
 "  -f                      stay in the foreground\n"
 "  -d                      FUSE debug output (implies -f)\n"
 "  -s                      single-threaded\n"
 "  -o refresh=SECONDS      catalog refresh period (300; 0: never)\n"
+"  -o full_refresh=SECONDS a refresh lists everything (finds deletions)\n"
+"                          once the last full one is this old (86400)\n"
 "  -o offline              serve the catalog and cache only, no network\n"
 "  -o cache_size=SIZE      verified ciphertext kept (2G; K, M, G)\n"
 "  -o streams=N            ranged requests at once for a file read in\n"
@@ -249,7 +255,8 @@ enum {
 	OPT_SERVICE,
 	OPT_KEY,
 	OPT_FORCE,
-	OPT_PROFILE
+	OPT_PROFILE,
+	OPT_FULL
 };
 
 /* Check the decrypt options make one complete request. */
@@ -386,7 +393,10 @@ set_account(struct cli *cli, const char *cmd, int id, const char *v)
 
 	switch (id) {
 	case OPT_ACCOUNT_SID: a->account_sid = v; break;
-	case OPT_CREDENTIALS: a->credentials_file = v; break;
+	case OPT_CREDENTIALS:
+		a->credentials_file = v;
+		a->credentials_from_config = 0;
+		break;
 	case 'k': a->keys = v; break;
 	case OPT_PASSFILE: a->passphrase_file = v; break;
 	case OPT_ENDPOINT: a->endpoint = v; break;
@@ -510,6 +520,8 @@ static const struct int_opt {
 	    "a number of requests" },
 	{ "read_timeout", 1, 3600, offsetof(struct cli_mount, read_timeout),
 	    "seconds" },
+	{ "full_refresh", 0, 86400 * 365, offsetof(struct cli_mount,
+	    full_refresh), "seconds" },
 };
 
 /*
@@ -769,8 +781,13 @@ config_set(const char *name, char *value, void *arg)
 {
 	struct config_ctx *c = arg;
 	struct cli_account *a = &c->cli->account;
+	char *p;
 	size_t i;
 
+	/* Dashes or underscores, as for -o. */
+	for (p = (char *)name; *p != '\0'; p++)
+		if (*p == '-')
+			*p = '_';
 	/* A bare name is a mount flag (offline, allow_other). */
 	if (value == NULL && c->cli->command != CLI_MOUNT)
 		return 0;
@@ -785,11 +802,17 @@ config_set(const char *name, char *value, void *arg)
 		a->auth_token = value;
 	else {
 		for (i = 0; i < sizeof(account_opts) / sizeof(account_opts[0]);
-		    i++)
-			if (strcmp(name, account_opts[i].name) == 0)
-				return set_account(c->cli, c->cmd,
-				    account_opts[i].id, value) >= 0 ?
-				    TFS_ERR_CONFIG : 0;
+		    i++) {
+			if (strcmp(name, account_opts[i].name) != 0)
+				continue;
+			if (set_account(c->cli, c->cmd, account_opts[i].id,
+			    value) >= 0)
+				return TFS_ERR_CONFIG;
+			/* The environment's credentials win over it. */
+			a->credentials_from_config = account_opts[i].id ==
+			    OPT_CREDENTIALS ? 1 : a->credentials_from_config;
+			return 0;
+		}
 		/* Mount options in a profile: for mounts only. */
 		if (c->cli->command == CLI_MOUNT)
 			return set_mount_o(c->cli, (char *)name, value) >= 0 ?
@@ -904,6 +927,7 @@ parse_account_cmd(struct cli *cli, const char *cmd, int argc, char **argv,
 		{ "ttl", required_argument, NULL, OPT_TTL },
 		BOTH("log-file", "log_file", OPT_LOG_FILE),
 		{ "incremental", no_argument, NULL, OPT_INCREMENTAL },
+		{ "full", no_argument, NULL, OPT_FULL },
 		{ "part", required_argument, NULL, OPT_PART },
 		{ "bits", required_argument, NULL, OPT_BITS },
 		{ "out", required_argument, NULL, OPT_OUT },
@@ -925,6 +949,7 @@ parse_account_cmd(struct cli *cli, const char *cmd, int argc, char **argv,
 	int c, st, nargs;
 
 	cli->mount.refresh = 300;
+	cli->mount.full_refresh = 86400;
 	cli->mount.streams = 4;
 	cli->mount.read_timeout = 30;
 	cli->mount.cache_size = 2LL * 1024 * 1024 * 1024;
@@ -966,7 +991,12 @@ parse_account_cmd(struct cli *cli, const char *cmd, int argc, char **argv,
 		case OPT_INCREMENTAL:
 			if (cli->command != CLI_SYNC)
 				return bad_option(cmd, argv);
-			cli->incremental = 1;
+			cli->listing = -1;
+			break;
+		case OPT_FULL:
+			if (cli->command != CLI_SYNC)
+				return bad_option(cmd, argv);
+			cli->listing = 1;
 			break;
 		case OPT_PROFILE:	/* taken before: find_profile */
 			break;

@@ -147,13 +147,6 @@ config_read(const char *profile, int explicit,
 		return explicit ? tfs_error_set(err, TFS_ERR_CONFIG, "profile "
 		    "'%.40s': there is no config file %s", profile,
 		    path[0] ? path : "(set HOME)") : TFS_OK;
-	/* Secrets anywhere in a file others may read: refused whole. */
-	secret = strstr(text, "api_secret") != NULL ||
-	    strstr(text, "auth_token") != NULL;
-	if (secret && !private_ok)
-		return tfs_error_set(err, TFS_ERR_CONFIG, "%s holds a secret "
-		    "and is readable by group or others; run: chmod 600 %s",
-		    path, path);
 	for (line = text; line != NULL; line = next) {
 		next = strchr(line, '\n');
 		if (next != NULL)
@@ -162,6 +155,13 @@ config_read(const char *profile, int explicit,
 		rc = parse_line(line, n, &section, &name, &value, err);
 		if (rc != TFS_OK)
 			return rc;
+		/* A secret in any profile of a file others may read: the
+		 * whole file is refused. */
+		secret = name != NULL && is_secret(name);
+		if (secret && !private_ok)
+			return tfs_error_set(err, TFS_ERR_CONFIG, "%s holds a "
+			    "secret and is readable by group or others; run: "
+			    "chmod 600 %s", path, path);
 		if (section == NULL || strcmp(section, profile) != 0)
 			continue;
 		found = 1;

@@ -33,20 +33,41 @@
 
 enum node_type { NODE_DIR, NODE_FILE, NODE_LINK, NODE_STATUS };
 
+/*
+ * One entry of the tree. A mount of a million recordings holds a million
+ * of these: only what getattr and readdir need lives here (the rest of an
+ * item stays in the catalog, read on open and for xattrs), allocated from
+ * the tree's arena, name inline.
+ */
 struct node {
-	char *name;
-	enum node_type type;
 	uint64_t ino;
-	time_t mtime;
-	struct node **kids;		/* directories: sorted by name */
-	size_t nkids, capkids;
-	struct item *item;		/* files */
-	char *target;			/* symlinks */
-	const char *cipher;		/* files: cipher name, once known */
+	int64_t mtime;
+	union {
+		struct {
+			struct node **kids;	/* by name, once built */
+			uint32_t nkids, capkids;
+			uint32_t version;	/* of its listing */
+		} dir;
+		struct {
+			int64_t size;		/* plaintext bytes */
+			uint32_t version;	/* of its object: ETag, size */
+		} file;
+		const char *target;		/* symlinks, in the arena */
+	} u;
+	uint8_t type;			/* enum node_type */
+	char name[];
+};
+
+/* Memory that lives and dies with one tree: no free per node. */
+struct chunk {
+	struct chunk *next;
+	size_t used, cap;
+	max_align_t mem[];
 };
 
 struct tree {
 	struct node *root;
+	struct chunk *arena;
 	struct status *status;		/* what status.json says of it */
 	struct fs_snapshot_info info;
 };
@@ -66,6 +87,11 @@ struct fs {
 	pthread_cond_t stop_cv;
 	int stopping;
 	atomic_int cancel;		/* set to cut a refresh short */
+	time_t swapped;			/* the tree was last built */
+	pthread_mutex_t sync_mu;	/* guards the sync* fields */
+	struct status_sync sync;	/* the refresh under way, if any */
+	enum item_kind sync_kind;	/* the kind being listed */
+	size_t sync_listed_before;	/* records of the kinds before it */
 };
 
 /* An open file: a reader, or status.json's text as of open. */
@@ -132,54 +158,84 @@ fnv1a(const char *s)
 	return h < 2 ? h + 2 : h;
 }
 
+/* A 32-bit mix of v into h: versions of listings and objects. */
+static uint32_t
+mix(uint32_t h, uint64_t v)
+{
+	h ^= (uint32_t)v ^ (uint32_t)(v >> 32);
+	return h * 16777619u;
+}
+
 /* --- building a tree --- */
 
-static struct node *
-node_new(const char *name, enum node_type type, const char *key)
+#define CHUNK_BYTES (1 << 20)
+
+static void *
+arena_alloc(struct tree *t, size_t n)
 {
-	struct node *n = calloc(1, sizeof(*n));
+	struct chunk *c = t->arena;
+	size_t cap;
+	void *p;
+
+	n = (n + sizeof(max_align_t) - 1) / sizeof(max_align_t) *
+	    sizeof(max_align_t);
+	if (c == NULL || c->cap - c->used < n) {
+		cap = n > CHUNK_BYTES ? n : CHUNK_BYTES;
+		c = malloc(sizeof(*c) + cap);
+		if (c == NULL)
+			return NULL;
+		c->next = t->arena;
+		c->used = 0;
+		c->cap = cap;
+		t->arena = c;
+	}
+	p = (char *)c->mem + c->used;
+	c->used += n;
+	return p;
+}
+
+static struct node *
+node_new(struct tree *t, const char *name, enum node_type type,
+    const char *key)
+{
+	size_t len = strlen(name);
+	struct node *n = arena_alloc(t, sizeof(*n) + len + 1);
 
 	if (n == NULL)
 		return NULL;
-	n->name = strdup(name);
-	if (n->name == NULL) {
-		free(n);
-		return NULL;
-	}
-	n->type = type;
+	memset(n, 0, sizeof(*n));
+	memcpy(n->name, name, len + 1);
+	n->type = (uint8_t)type;
 	n->ino = key != NULL ? fnv1a(key) : 1;
 	return n;
 }
 
+/* The kids arrays are the only memory of a tree outside its arena. */
 static void
-node_free(struct node *n)
+node_free_kids(struct node *n)
 {
-	size_t i;
+	uint32_t i;
 
-	if (n == NULL)
+	if (n == NULL || n->type != NODE_DIR)
 		return;
-	for (i = 0; i < n->nkids; i++)
-		node_free(n->kids[i]);
-	free(n->kids);
-	free(n->item);
-	free(n->target);
-	free(n->name);
-	free(n);
+	for (i = 0; i < n->u.dir.nkids; i++)
+		node_free_kids(n->u.dir.kids[i]);
+	free(n->u.dir.kids);
 }
 
 static struct node *
 find_kid(const struct node *dir, const char *name, size_t len)
 {
-	size_t lo = 0, hi = dir->nkids, mid;
+	size_t lo = 0, hi = dir->u.dir.nkids, mid;
 	int c;
 
 	while (lo < hi) {
 		mid = (lo + hi) / 2;
-		c = strncmp(dir->kids[mid]->name, name, len);
-		if (c == 0 && dir->kids[mid]->name[len] != '\0')
+		c = strncmp(dir->u.dir.kids[mid]->name, name, len);
+		if (c == 0 && dir->u.dir.kids[mid]->name[len] != '\0')
 			c = 1;
 		if (c == 0)
-			return dir->kids[mid];
+			return dir->u.dir.kids[mid];
 		if (c < 0)
 			lo = mid + 1;
 		else
@@ -188,62 +244,111 @@ find_kid(const struct node *dir, const char *name, size_t len)
 	return NULL;
 }
 
-/* Add kid to dir, keeping the kids sorted; dir's mtime follows its
- * newest entry. Returns kid, or the existing node of that name. */
+/*
+ * Append kid to dir (sorted once the tree is built, in O(n log n): a
+ * sorted insert per kid made a 20,000-link rooms directory quadratic).
+ * dir's mtime follows its newest entry. NULL when out of memory.
+ */
 static struct node *
 add_kid(struct node *dir, struct node *kid)
 {
 	struct node **grown;
-	size_t pos;
+	uint32_t cap;
 
-	for (pos = dir->nkids; pos > 0 &&
-	    strcmp(dir->kids[pos - 1]->name, kid->name) > 0; pos--)
-		;
-	if (pos > 0 && strcmp(dir->kids[pos - 1]->name, kid->name) == 0) {
-		node_free(kid);
-		return dir->kids[pos - 1];
-	}
-	if (dir->nkids == dir->capkids) {
-		dir->capkids = dir->capkids == 0 ? 8 : dir->capkids * 2;
-		grown = realloc(dir->kids, dir->capkids * sizeof(*grown));
-		if (grown == NULL) {
-			node_free(kid);
+	if (kid == NULL)
+		return NULL;
+	if (dir->u.dir.nkids == dir->u.dir.capkids) {
+		cap = dir->u.dir.capkids == 0 ? 4 : dir->u.dir.capkids * 2;
+		grown = realloc(dir->u.dir.kids, cap * sizeof(*grown));
+		if (grown == NULL)
 			return NULL;
-		}
-		dir->kids = grown;
+		dir->u.dir.kids = grown;
+		dir->u.dir.capkids = cap;
 	}
-	memmove(dir->kids + pos + 1, dir->kids + pos,
-	    (dir->nkids - pos) * sizeof(*dir->kids));
-	dir->kids[pos] = kid;
-	dir->nkids++;
+	dir->u.dir.kids[dir->u.dir.nkids++] = kid;
 	if (kid->mtime > dir->mtime)
 		dir->mtime = kid->mtime;
 	return kid;
 }
 
+/*
+ * The directories made while building, by inode (a hash of their path):
+ * finding "video/rooms/RM…" again is O(1), whatever order items come in.
+ */
+struct dir_index {
+	struct node **slot;
+	size_t cap, n;
+};
+
+static struct node *
+index_find(const struct dir_index *x, uint64_t ino)
+{
+	size_t i;
+
+	if (x->cap == 0)
+		return NULL;
+	for (i = ino & (x->cap - 1); x->slot[i] != NULL;
+	    i = (i + 1) & (x->cap - 1))
+		if (x->slot[i]->ino == ino)
+			return x->slot[i];
+	return NULL;
+}
+
+static int
+index_add(struct dir_index *x, struct node *n)
+{
+	struct dir_index big;
+	size_t i;
+
+	if (2 * (x->n + 1) > x->cap) {
+		big.cap = x->cap == 0 ? 64 : x->cap * 2;
+		big.n = 0;
+		big.slot = calloc(big.cap, sizeof(*big.slot));
+		if (big.slot == NULL)
+			return -1;
+		for (i = 0; i < x->cap; i++)
+			if (x->slot[i] != NULL)
+				(void)index_add(&big, x->slot[i]);
+		free(x->slot);
+		*x = big;
+	}
+	for (i = n->ino & (x->cap - 1); x->slot[i] != NULL;
+	    i = (i + 1) & (x->cap - 1))
+		;
+	x->slot[i] = n;
+	x->n++;
+	return 0;
+}
+
+struct build {
+	struct tree *t;
+	struct dir_index dirs;
+	int failed;
+};
+
 /* The directory at path (made as needed), e.g. "video/recordings". */
 static struct node *
-mkdirs(struct node *root, const char *path, time_t mtime)
+mkdirs(struct build *b, const char *path, time_t mtime)
 {
-	char key[512], name[256];
-	struct node *dir = root, *kid;
+	char key[512];
+	struct node *dir = b->t->root, *kid;
 	const char *p = path, *slash;
 	size_t len;
 
 	while (*p != '\0') {
 		slash = strchr(p, '/');
 		len = slash != NULL ? (size_t)(slash - p) : strlen(p);
-		if (len >= sizeof(name))
+		if (snprintf(key, sizeof(key), "dir:%.*s",
+		    (int)(p - path + len), path) >= (int)sizeof(key))
 			return NULL;
-		memcpy(name, p, len);
-		name[len] = '\0';
-		kid = find_kid(dir, name, len);
+		kid = index_find(&b->dirs, fnv1a(key));
 		if (kid == NULL) {
-			(void)snprintf(key, sizeof(key), "dir:%.*s",
-			    (int)(p - path + len), path);
-			kid = add_kid(dir, node_new(name, NODE_DIR, key));
-			if (kid == NULL)
+			kid = node_new(b->t, key + 4 + (p - path), NODE_DIR,
+			    key);
+			if (kid == NULL || add_kid(dir, kid) == NULL ||
+			    index_add(&b->dirs, kid) != 0)
 				return NULL;
+			kid->name[len] = '\0';
 		}
 		if (mtime > kid->mtime)
 			kid->mtime = mtime;
@@ -257,17 +362,93 @@ mkdirs(struct node *root, const char *path, time_t mtime)
 	return dir;
 }
 
-struct build {
-	struct tree *t;
-	int failed;
-};
+static int
+by_name(const void *a, const void *b)
+{
+	return strcmp((*(struct node *const *)a)->name,
+	    (*(struct node *const *)b)->name);
+}
+
+/* Sort every listing once, drop repeated names, give it a version. */
+static void
+finish_dir(struct node *dir)
+{
+	struct node **k = dir->u.dir.kids, **fit;
+	uint32_t i, n = 0, v = 2166136261u;
+
+	if (dir->u.dir.nkids > 1)
+		qsort(k, dir->u.dir.nkids, sizeof(*k), by_name);
+	for (i = 0; i < dir->u.dir.nkids; i++) {
+		if (n > 0 && strcmp(k[n - 1]->name, k[i]->name) == 0) {
+			node_free_kids(k[i]);
+			continue;
+		}
+		k[n++] = k[i];
+		v = mix(v, k[i]->ino);
+		if (k[i]->type == NODE_DIR)
+			finish_dir(k[i]);
+	}
+	dir->u.dir.nkids = n;
+	dir->u.dir.version = v;
+	/* Built once, read many times: no spare slots. */
+	fit = n > 0 ? realloc(k, n * sizeof(*k)) : NULL;
+	if (n == 0)
+		free(k);
+	dir->u.dir.kids = n == 0 ? NULL : fit != NULL ? fit : k;
+	dir->u.dir.capkids = n;
+}
+
+/* The item's file name and directory, as the tree shows them. */
+static void
+item_place(const struct item *it, const struct kind_info *ki,
+    const char *day, char *dir, size_t dcap, char *file, size_t fcap)
+{
+	if (ki->parts_dir == NULL) {
+		(void)snprintf(dir, dcap, "%s/%s", ki->dir, day);
+		(void)snprintf(file, fcap, "%s.%s", it->sid,
+		    it->container[0] ? it->container : "bin");
+	} else if (it->part == ITEM_PART_MAIN) {
+		(void)snprintf(dir, dcap, "%s/%s/%s", ki->dir, day, it->sid);
+		(void)snprintf(file, fcap, "%s", ki->main_file);
+	} else {
+		(void)snprintf(dir, dcap, "%s/%s/%s/%s", ki->dir, day,
+		    it->sid, ki->parts_dir);
+		(void)snprintf(file, fcap, "%d.json", it->part);
+	}
+}
+
+/* video/rooms/RM…/<file> -> ../../recordings|compositions/DAY/file */
+static int
+add_room_link(struct build *b, const struct item *it,
+    const struct kind_info *ki, const char *day, const char *file)
+{
+	char dir[96], target[256], key[160];
+	struct node *d, *l;
+	char *t;
+	time_t when = (time_t)it->date_created;
+
+	(void)snprintf(dir, sizeof(dir), "video/rooms/%s", it->room_sid);
+	/* From video/rooms/RM…: up to video, down to the kind. */
+	(void)snprintf(target, sizeof(target), "../../%s/%s/%s",
+	    strchr(ki->dir, '/') + 1, day, file);
+	(void)snprintf(key, sizeof(key), "room:%s/%s", it->room_sid, file);
+	d = mkdirs(b, dir, when);
+	l = d != NULL ? node_new(b->t, file, NODE_LINK, key) : NULL;
+	t = l != NULL ? arena_alloc(b->t, strlen(target) + 1) : NULL;
+	if (t == NULL)
+		return -1;
+	memcpy(t, target, strlen(target) + 1);
+	l->u.target = t;
+	l->mtime = when;
+	return add_kid(d, l) != NULL ? 0 : -1;
+}
 
 static int
 add_item(const struct item *it, void *arg)
 {
 	struct build *b = arg;
-	char dir[256], file[96], key[160], day[16], target[256];
-	struct node *d, *f, *l;
+	char dir[256], file[96], key[160], day[16];
+	struct node *d, *f;
 	struct tm tm;
 	time_t when = (time_t)it->date_created;
 	const struct kind_info *ki = kind_info(it->kind);
@@ -275,58 +456,22 @@ add_item(const struct item *it, void *arg)
 	if (ki == NULL || !status_note(b->t->status, it))
 		return 0;
 	(void)strftime(day, sizeof(day), "%Y-%m-%d", gmtime_r(&when, &tm));
-	if (ki->parts_dir == NULL) {
-		(void)snprintf(dir, sizeof(dir), "%s/%s", ki->dir, day);
-		(void)snprintf(file, sizeof(file), "%s.%s", it->sid,
-		    it->container[0] ? it->container : "bin");
-	} else if (it->part == ITEM_PART_MAIN) {
-		(void)snprintf(dir, sizeof(dir), "%s/%s/%s", ki->dir, day,
-		    it->sid);
-		(void)snprintf(file, sizeof(file), "%s", ki->main_file);
-	} else {
-		(void)snprintf(dir, sizeof(dir), "%s/%s/%s/%s", ki->dir, day,
-		    it->sid, ki->parts_dir);
-		(void)snprintf(file, sizeof(file), "%d.json", it->part);
-	}
+	item_place(it, ki, day, dir, sizeof(dir), file, sizeof(file));
 	(void)snprintf(key, sizeof(key), "item:%s/%d", it->sid, it->part);
-	d = mkdirs(b->t->root, dir, when);
-	f = d != NULL ? node_new(file, NODE_FILE, key) : NULL;
+	d = mkdirs(b, dir, when);
+	f = d != NULL ? node_new(b->t, file, NODE_FILE, key) : NULL;
 	if (f != NULL) {
 		f->mtime = when;
-		f->item = malloc(sizeof(*f->item));
-		if (f->item == NULL) {
-			node_free(f);
-			f = NULL;
-		} else {
-			*f->item = *it;
-			f = add_kid(d, f);
-		}
+		f->u.file.size = it->env.plaintext_size > 0 ?
+		    it->env.plaintext_size : 0;
+		f->u.file.version = mix((uint32_t)fnv1a(it->etag),
+		    (uint64_t)f->u.file.size);
+		f = add_kid(d, f);
 	}
-	if (f == NULL) {
+	if (f == NULL || (ki->rooms && it->room_sid[0] != '\0' &&
+	    add_room_link(b, it, ki, day, file) != 0)) {
 		b->failed = 1;
 		return -1;
-	}
-	/* video/rooms/RM…/<file> -> ../../recordings|compositions/DAY/file */
-	if (kind_info(it->kind)->rooms && it->room_sid[0] != '\0') {
-		(void)snprintf(dir, sizeof(dir), "video/rooms/%s",
-		    it->room_sid);
-		/* From video/rooms/RM…: up to video, down to the kind. */
-		(void)snprintf(target, sizeof(target), "../../%s/%s/%s",
-		    strchr(ki->dir, '/') + 1, day, file);
-		(void)snprintf(key, sizeof(key), "room:%s/%s", it->room_sid,
-		    file);
-		d = mkdirs(b->t->root, dir, when);
-		l = d != NULL ? node_new(file, NODE_LINK, key) : NULL;
-		if (l != NULL) {
-			l->mtime = when;
-			l->target = strdup(target);
-			l = l->target != NULL ? add_kid(d, l) : (node_free(l),
-			    NULL);
-		}
-		if (l == NULL) {
-			b->failed = 1;
-			return -1;
-		}
 	}
 	return 0;
 }
@@ -334,9 +479,15 @@ add_item(const struct item *it, void *arg)
 static void
 tree_free(struct tree *t)
 {
+	struct chunk *c, *next;
+
 	if (t == NULL)
 		return;
-	node_free(t->root);
+	node_free_kids(t->root);
+	for (c = t->arena; c != NULL; c = next) {
+		next = c->next;
+		free(c);
+	}
 	status_free(t->status);
 	free(t);
 }
@@ -348,32 +499,34 @@ tree_build(struct fs *fs, struct tree **out, struct tfs_error *err)
 	static const char *const fixed[] = { "video/recordings",
 	    "video/compositions", "video/rooms", "voice/recordings",
 	    "intelligence/transcripts" };
-	struct build b = { NULL, 0 };
+	struct build b = { NULL, { NULL, 0, 0 }, 0 };
 	struct node *dot, *st;
 	size_t i;
 	int rc;
 
 	*out = NULL;
 	b.t = calloc(1, sizeof(*b.t));
-	if (b.t == NULL || (b.t->root = node_new("", NODE_DIR, NULL)) ==
+	if (b.t == NULL || (b.t->root = node_new(b.t, "", NODE_DIR, NULL)) ==
 	    NULL || (b.t->status = status_new()) == NULL) {
 		tree_free(b.t);
 		return tfs_error_set(err, TFS_ERR_NOMEM, "out of memory");
 	}
 	b.t->root->mtime = fs->mounted;
 	for (i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
-		if (mkdirs(b.t->root, fixed[i], 0) == NULL)
+		if (mkdirs(&b, fixed[i], 0) == NULL)
 			b.failed = 1;
 	rc = fs->cfg->snapshot(fs->cfg->arg, add_item, &b, &b.t->info, err);
 	status_set_last_sync(b.t->status, b.t->info.last_sync);
 	for (i = 0; i < KIND_PRODUCTS; i++)
 		status_set_product(b.t->status, (enum kind_product)i,
 		    &b.t->info.products[i]);
-	dot = mkdirs(b.t->root, ".twiliofs", fs->mounted);
-	st = dot != NULL ? add_kid(dot, node_new("status.json", NODE_STATUS,
-	    "status")) : NULL;
+	dot = mkdirs(&b, ".twiliofs", fs->mounted);
+	st = dot != NULL ? add_kid(dot, node_new(b.t, "status.json",
+	    NODE_STATUS, "status")) : NULL;
 	if (st != NULL)
 		st->mtime = fs->mounted;
+	free(b.dirs.slot);
+	finish_dir(b.t->root);
 	if (rc == TFS_OK && (b.failed || st == NULL))
 		rc = tfs_error_set(err, TFS_ERR_NOMEM, "out of memory while "
 		    "building the tree");
@@ -428,6 +581,9 @@ status_text(struct fs *fs, struct tree *t, size_t *len)
 		    last_sid);
 	m.version = TFS_VERSION;
 	m.account_sid = fs->cfg->account_sid;
+	pthread_mutex_lock(&fs->sync_mu);
+	m.sync = fs->sync;
+	pthread_mutex_unlock(&fs->sync_mu);
 	m.offline = fs->cfg->offline;
 	m.read_integrity_sid = last_sid;
 	return status_render(t->status, &m, len);
@@ -453,14 +609,13 @@ fill_stat(struct fs *fs, struct tree *t, const struct node *n,
 		break;
 	case NODE_FILE:
 		st->st_mode = S_IFREG | fs->fmode;
-		st->st_size = n->item->env.plaintext_size > 0 ?
-		    n->item->env.plaintext_size : 0;
+		st->st_size = n->u.file.size;
 		/* No sum that could overflow, whatever the size. */
 		st->st_blocks = st->st_size / 512 + (st->st_size % 512 != 0);
 		break;
 	case NODE_LINK:
 		st->st_mode = S_IFLNK | 0777;
-		st->st_size = (off_t)strlen(n->target);
+		st->st_size = (off_t)strlen(n->u.target);
 		break;
 	case NODE_STATUS:
 		st->st_mode = S_IFREG | fs->fmode;
@@ -507,6 +662,7 @@ op_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t off,
     struct fuse_file_info *fi, enum fuse_readdir_flags flags)
 {
 	struct fs *fs = fs_of_context();
+	enum fuse_fill_dir_flags plus;
 	struct stat st;
 	struct node *n;
 	size_t i;
@@ -514,7 +670,9 @@ op_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t off,
 
 	(void)off;
 	(void)fi;
-	(void)flags;
+	/* With readdirplus, the kernel takes each entry's attributes from
+	 * the listing: no lookup per entry for ls -l or rsync. */
+	plus = (flags & FUSE_READDIR_PLUS) ? FUSE_FILL_DIR_PLUS : 0;
 	pthread_rwlock_rdlock(&fs->lock);
 	n = lookup(fs->tree, path);
 	if (n == NULL)
@@ -524,14 +682,26 @@ op_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t off,
 	else {
 		fill(buf, ".", NULL, 0, 0);
 		fill(buf, "..", NULL, 0, 0);
-		for (i = 0; i < n->nkids; i++) {
-			fill_stat(fs, fs->tree, n->kids[i], &st);
-			if (fill(buf, n->kids[i]->name, &st, 0, 0) != 0)
+		for (i = 0; i < n->u.dir.nkids; i++) {
+			fill_stat(fs, fs->tree, n->u.dir.kids[i], &st);
+			if (fill(buf, n->u.dir.kids[i]->name, &st, 0, plus) !=
+			    0)
 				break;
 		}
 	}
 	pthread_rwlock_unlock(&fs->lock);
 	return rc;
+}
+
+/* Listings change only with a new tree, which invalidates what changed:
+ * the kernel may keep them. */
+static int
+op_opendir(const char *path, struct fuse_file_info *fi)
+{
+	(void)path;
+	fi->cache_readdir = 1;
+	fi->keep_cache = 1;
+	return 0;
 }
 
 static int
@@ -546,11 +716,76 @@ op_readlink(const char *path, char *buf, size_t size)
 	if (n != NULL && n->type != NODE_LINK)
 		rc = -EINVAL;
 	else if (n != NULL) {
-		(void)snprintf(buf, size, "%s", n->target);
+		(void)snprintf(buf, size, "%s", n->u.target);
 		rc = 0;
 	}
 	pthread_rwlock_unlock(&fs->lock);
 	return rc;
+}
+
+/*
+ * The (sid, part) of the file at path, as the tree names files: …/DAY/
+ * SID.ext, …/DAY/SID/main_file, …/DAY/SID/parts_dir/N.json. 0, or -1 for
+ * a path that names no item.
+ */
+static int
+item_key(const char *path, char sid[ITEM_SID_LEN + 1], int *part)
+{
+	const char *c[8], *p = path;
+	const struct kind_info *ki;
+	char *end;
+	size_t n = 0;
+	long v;
+
+	while (*p != '\0' && n < 8) {
+		while (*p == '/')
+			p++;
+		if (*p != '\0')
+			c[n++] = p;
+		p += strcspn(p, "/");
+	}
+	*part = 0;
+	sid[0] = '\0';
+	if (n < 2)
+		return -1;
+	/* A flat kind's file, or a transcript's directory. */
+	(void)snprintf(sid, ITEM_SID_LEN + 1, "%s", c[n - 1]);
+	ki = kind_info(kind_of_sid(sid));
+	if (ki != NULL && ki->parts_dir == NULL &&
+	    c[n - 1][ITEM_SID_LEN] == '.')
+		return 0;
+	(void)snprintf(sid, ITEM_SID_LEN + 1, "%s", c[n - 2]);
+	ki = kind_info(kind_of_sid(sid));
+	if (ki != NULL && ki->parts_dir != NULL &&
+	    c[n - 2][ITEM_SID_LEN] == '/')
+		return 0;
+	if (n < 3)
+		return -1;
+	(void)snprintf(sid, ITEM_SID_LEN + 1, "%s", c[n - 3]);
+	ki = kind_info(kind_of_sid(sid));
+	if (ki == NULL || ki->parts_dir == NULL ||
+	    c[n - 3][ITEM_SID_LEN] != '/')
+		return -1;
+	v = strtol(c[n - 1], &end, 10);
+	if (v < 1 || v > 1000000 || strcmp(end, ".json") != 0)
+		return -1;
+	*part = (int)v;
+	return 0;
+}
+
+/* The whole item of the file at path, from the catalog. */
+static int
+item_at(struct fs *fs, const char *path, struct item *it,
+    struct tfs_error *err)
+{
+	char sid[ITEM_SID_LEN + 1];
+	int part;
+
+	memset(it, 0, sizeof(*it));
+	if (item_key(path, sid, &part) != 0)
+		return tfs_error_set(err, TFS_ERR_NOTFOUND, "%s names no item",
+		    path);
+	return fs->cfg->item(fs->cfg->arg, sid, part, it, err);
 }
 
 static int
@@ -568,8 +803,6 @@ op_open(const char *path, struct fuse_file_info *fi)
 	pthread_rwlock_rdlock(&fs->lock);
 	n = lookup(fs->tree, path);
 	rc = n == NULL ? -ENOENT : n->type == NODE_DIR ? -EISDIR : 0;
-	if (rc == 0 && n->type == NODE_FILE)
-		it = *n->item;
 	is_status = rc == 0 && n->type == NODE_STATUS;
 	of = rc == 0 ? calloc(1, sizeof(*of)) : NULL;
 	if (rc == 0 && of == NULL)
@@ -581,7 +814,10 @@ op_open(const char *path, struct fuse_file_info *fi)
 	}
 	pthread_rwlock_unlock(&fs->lock);
 	if (rc == 0 && !is_status) {
-		rc = reader_open(fs->cfg->readers, &it, &of->r, &err);
+		/* The rest of the item is the catalog's: read it now. */
+		rc = item_at(fs, path, &it, &err);
+		if (rc == TFS_OK)
+			rc = reader_open(fs->cfg->readers, &it, &of->r, &err);
 		if (rc != TFS_OK) {
 			log_msg(TFS_LOG_WARN, "%s: %s", path, err.detail[0] ?
 			    err.detail : tfs_strerror(rc));
@@ -655,17 +891,14 @@ op_release(const char *path, struct fuse_file_info *fi)
 	return 0;
 }
 
-/* The value of xattr name for n into out; 0 if it has none. */
+/* The value of xattr name (user.twilio.…) of it into out; 0 if none. */
 static int
-xattr_value(struct fs *fs, struct node *n, const char *name, char *out,
-    size_t cap)
+xattr_value(struct fs *fs, const struct item *it, const char *name,
+    char *out, size_t cap)
 {
-	const struct item *it = n->item;
 	const char *v = NULL;
 	char num[32];
 
-	if (n->type != NODE_FILE || strncmp(name, "user.twilio.", 12) != 0)
-		return 0;
 	name += 12;
 	if (strcmp(name, "sid") == 0)
 		v = it->sid;
@@ -687,11 +920,8 @@ xattr_value(struct fs *fs, struct node *n, const char *name, char *out,
 	else if (strcmp(name, "duration") == 0 && it->duration >= 0) {
 		(void)snprintf(num, sizeof(num), "%lld", it->duration);
 		v = num;
-	} else if (strcmp(name, "encryption") == 0) {
-		if (n->cipher == NULL)
-			n->cipher = fs->cfg->cipher_name(fs->cfg->arg, it);
-		v = n->cipher;
-	}
+	} else if (strcmp(name, "encryption") == 0)
+		v = fs->cfg->cipher_name(fs->cfg->arg, it);
 	if (v == NULL || v[0] == '\0')
 		return 0;
 	(void)snprintf(out, cap, "%s", v);
@@ -702,21 +932,46 @@ static const char *const xattr_names[] = { "sid", "kind", "room_sid",
     "participant_sid", "call_sid", "track_name", "duration", "codec",
     "encryption", "public_key_sid" };
 
+/*
+ * The item of a file, for its xattrs: -ENOENT (no such path), -ENODATA
+ * (not an item's file: a directory, a link, status.json), or 0.
+ */
+static int
+xattr_item(struct fs *fs, const char *path, struct item *it)
+{
+	struct tfs_error err = { 0, "" };
+	struct node *n;
+	int type;
+
+	pthread_rwlock_rdlock(&fs->lock);
+	n = lookup(fs->tree, path);
+	type = n != NULL ? n->type : -1;
+	pthread_rwlock_unlock(&fs->lock);
+	if (type < 0)
+		return -ENOENT;
+	if (type != NODE_FILE)
+		return -ENODATA;
+	if (item_at(fs, path, it, &err) != TFS_OK)
+		return -ENODATA;
+	return 0;
+}
+
 static int
 op_getxattr(const char *path, const char *name, char *value, size_t size)
 {
 	struct fs *fs = fs_of_context();
+	struct item it;
 	char v[256];
-	struct node *n;
 	size_t len;
 	int rc;
 
-	/* The write lock: the cipher name may be cached into the node. */
-	pthread_rwlock_wrlock(&fs->lock);
-	n = lookup(fs->tree, path);
-	rc = n == NULL ? -ENOENT : xattr_value(fs, n, name, v, sizeof(v)) ?
-	    0 : -ENODATA;
-	pthread_rwlock_unlock(&fs->lock);
+	/* ls -l asks for security.selinux and ACLs on every entry: none
+	 * here, said at once, with no lock and no catalog read. */
+	if (strncmp(name, "user.twilio.", 12) != 0)
+		return -ENODATA;
+	rc = xattr_item(fs, path, &it);
+	if (rc == 0 && !xattr_value(fs, &it, name, v, sizeof(v)))
+		rc = -ENODATA;
 	if (rc != 0)
 		return rc;
 	len = strlen(v);
@@ -734,82 +989,155 @@ op_listxattr(const char *path, char *list, size_t size)
 	struct fs *fs = fs_of_context();
 	char v[256], name[64];
 	size_t i, total = 0, len;
-	struct node *n;
-	int rc = 0;
+	struct item it;
+	int rc;
 
-	pthread_rwlock_wrlock(&fs->lock);
-	n = lookup(fs->tree, path);
-	if (n == NULL)
-		rc = -ENOENT;
+	rc = xattr_item(fs, path, &it);
+	if (rc == -ENODATA)
+		return 0;
 	for (i = 0; rc == 0 && i < sizeof(xattr_names) /
 	    sizeof(xattr_names[0]); i++) {
 		(void)snprintf(name, sizeof(name), "user.twilio.%s",
 		    xattr_names[i]);
-		if (!xattr_value(fs, n, name, v, sizeof(v)))
+		if (!xattr_value(fs, &it, name, v, sizeof(v)))
 			continue;
 		len = strlen(name) + 1;
-		if (size > 0 && total + len > size) {
-			rc = -ERANGE;
-			break;
-		}
+		if (size > 0 && total + len > size)
+			return -ERANGE;
 		if (size > 0)
 			memcpy(list + total, name, len);
 		total += len;
 	}
-	pthread_rwlock_unlock(&fs->lock);
 	return rc != 0 ? rc : (int)total;
 }
 
 /* --- refresh --- */
 
 /*
- * A file whose object changed upstream (re-probed: another ETag or size)
- * keeps its path, inode and mtime: drop what the kernel caches of it, or
- * reads would mix old pages with new ones. dir is in the new tree, at
- * path; old is the tree it replaced.
+ * What the kernel caches of the old tree and the new one no longer says:
+ * a file whose object changed upstream (another ETag or size) keeps its
+ * path and inode, so its pages go; a listing that changed (entries added
+ * or gone) goes, and so do the entries that are gone. Both listings are
+ * sorted: one walk of the two side by side.
  */
 static void
-invalidate_changed(struct fs *fs, struct tree *old, const struct node *dir,
-    const char *path)
+invalidate_changed(struct fs *fs, const struct node *was,
+    const struct node *now, const char *path)
 {
-	const struct node *n, *was;
+	const struct node *a, *b;
+	uint32_t i = 0, j = 0;
 	char sub[512];
-	size_t i;
+	int c;
 
-	for (i = 0; i < dir->nkids; i++) {
-		n = dir->kids[i];
-		if (snprintf(sub, sizeof(sub), "%s/%s", path, n->name) >=
-		    (int)sizeof(sub))
-			continue;
-		if (n->type == NODE_DIR) {
-			invalidate_changed(fs, old, n, sub);
+	if (was->u.dir.version != now->u.dir.version)
+		(void)fuse_invalidate_path(fs->fuse, path[0] ? path : "/");
+	while (i < was->u.dir.nkids || j < now->u.dir.nkids) {
+		a = i < was->u.dir.nkids ? was->u.dir.kids[i] : NULL;
+		b = j < now->u.dir.nkids ? now->u.dir.kids[j] : NULL;
+		c = a == NULL ? 1 : b == NULL ? -1 : strcmp(a->name, b->name);
+		if (snprintf(sub, sizeof(sub), "%s/%s", path, c <= 0 ?
+		    a->name : b->name) >= (int)sizeof(sub)) {
+			i += c <= 0;
+			j += c >= 0;
 			continue;
 		}
-		if (n->type != NODE_FILE || fs->fuse == NULL)
-			continue;
-		was = lookup(old, sub);
-		if (was != NULL && was->type == NODE_FILE &&
-		    (strcmp(was->item->etag, n->item->etag) != 0 ||
-		    was->item->env.plaintext_size !=
-		    n->item->env.plaintext_size))
+		if (c < 0)
 			(void)fuse_invalidate_path(fs->fuse, sub);
+		else if (c == 0 && a->type == NODE_DIR && b->type == NODE_DIR)
+			invalidate_changed(fs, a, b, sub);
+		else if (c == 0 && (a->type != b->type || (a->type ==
+		    NODE_FILE && a->u.file.version != b->u.file.version) ||
+		    (a->type == NODE_LINK && strcmp(a->u.target,
+		    b->u.target) != 0)))
+			(void)fuse_invalidate_path(fs->fuse, sub);
+		i += c <= 0;
+		j += c >= 0;
 	}
 }
 
 static int stopping(struct fs *fs);
 
+/* A new tree from the catalog in place of the old; on the refresher only. */
+static void
+swap_tree(struct fs *fs)
+{
+	struct tfs_error err = { 0, "" };
+	struct tree *t, *old;
+
+	if (tree_build(fs, &t, &err) != TFS_OK) {
+		log_msg(TFS_LOG_WARN, "refresh: %s", err.detail);
+		return;
+	}
+	pthread_rwlock_wrlock(&fs->lock);
+	old = fs->tree;
+	fs->tree = t;
+	pthread_rwlock_unlock(&fs->lock);
+	/* Only this thread swaps trees: old is ours alone now. */
+	if (fs->fuse != NULL)
+		invalidate_changed(fs, old->root, t->root, "");
+	tree_free(old);
+	status_changed(fs);
+	fs->swapped = time(NULL);
+}
+
+/* Seconds between trees shown while a first sync fills the mount. */
+#define FILL_SWAP_S 5
+
+/* How far the refresh has got: for status.json, and a first sync's
+ * tree now and then (what is probed so far). */
+static void
+refresh_progress(const struct sync_progress *p, void *arg)
+{
+	struct fs *fs = arg;
+	int first;
+
+	pthread_mutex_lock(&fs->sync_mu);
+	if (p->kind != fs->sync_kind) {
+		fs->sync_listed_before = fs->sync.listed;
+		fs->sync_kind = p->kind;
+	}
+	fs->sync.probing = p->probing;
+	if (!p->probing)
+		fs->sync.listed = fs->sync_listed_before + p->items;
+	fs->sync.probed = p->done;
+	fs->sync.to_probe = p->total;
+	first = fs->sync.first;
+	pthread_mutex_unlock(&fs->sync_mu);
+	if (first && time(NULL) - fs->swapped >= FILL_SWAP_S &&
+	    !stopping(fs))
+		swap_tree(fs);
+}
+
+static void
+sync_state(struct fs *fs, int running, int first)
+{
+	pthread_mutex_lock(&fs->sync_mu);
+	memset(&fs->sync, 0, sizeof(fs->sync));
+	fs->sync.running = running;
+	fs->sync.first = first;
+	fs->sync_kind = 0;
+	fs->sync_listed_before = 0;
+	pthread_mutex_unlock(&fs->sync_mu);
+	status_changed(fs);
+}
+
+/*
+ * Refresh every cfg->refresh seconds; a mount of a catalog never synced
+ * starts with its first sync at once (and, with refresh 0, stops there).
+ */
 static void *
 refresher(void *arg)
 {
 	struct fs *fs = arg;
 	struct tfs_error err;
 	struct timespec until;
-	struct tree *t, *old;
-	int stop;
+	int stop, first = fs->cfg->first_sync, rc;
 
-	for (;;) {
+	for (;; first = 0) {
+		if (!first && fs->cfg->refresh <= 0)
+			break;
 		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += fs->cfg->refresh;
+		until.tv_sec += first ? 0 : fs->cfg->refresh;
 		pthread_mutex_lock(&fs->stop_mu);
 		while (!fs->stopping && pthread_cond_timedwait(&fs->stop_cv,
 		    &fs->stop_mu, &until) == 0)
@@ -819,27 +1147,17 @@ refresher(void *arg)
 		if (stop)
 			break;
 		tfs_error_clear(&err);
-		if (fs->cfg->refresh_catalog(fs->cfg->arg, &fs->cancel, &err)
-		    != TFS_OK) {
+		sync_state(fs, 1, first);
+		rc = fs->cfg->refresh_catalog(fs->cfg->arg, &fs->cancel,
+		    refresh_progress, fs, &err);
+		sync_state(fs, 0, 0);
+		if (rc != TFS_OK)
 			log_msg(TFS_LOG_WARN, "refresh: %s; still serving the "
 			    "catalog as it was", err.detail);
-			continue;
-		}
 		if (stopping(fs))
 			break;	/* libfuse is going away: swap nothing */
-		tfs_error_clear(&err);
-		if (tree_build(fs, &t, &err) != TFS_OK) {
-			log_msg(TFS_LOG_WARN, "refresh: %s", err.detail);
-			continue;
-		}
-		pthread_rwlock_wrlock(&fs->lock);
-		old = fs->tree;
-		fs->tree = t;
-		pthread_rwlock_unlock(&fs->lock);
-		/* Only this thread swaps trees: old is ours alone now. */
-		invalidate_changed(fs, old, t->root, "");
-		tree_free(old);
-		status_changed(fs);
+		if (rc == TFS_OK || first)
+			swap_tree(fs);
 	}
 	return NULL;
 }
@@ -863,17 +1181,23 @@ op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
 	struct fs *fs = fuse_get_context()->private_data;
 
-	(void)conn;
 	fs->fuse = fuse_get_context()->fuse;
-	/* Our inode numbers are stable; names and sizes never change. */
+	/*
+	 * Our inode numbers are stable, and what the kernel may cache
+	 * changes only when a refresh swaps the tree, which invalidates
+	 * what changed (invalidate_changed): entries, attributes, listings
+	 * and link targets can be kept long.
+	 */
 	cfg->use_ino = 1;
 	cfg->readdir_ino = 1;
-	cfg->entry_timeout = 60;
-	cfg->attr_timeout = 60;
+	cfg->entry_timeout = 300;
+	cfg->attr_timeout = 300;
 	cfg->negative_timeout = 1;
+	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
+		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
 	/* Threads are started here, in the daemon, after the fork. */
-	if (fs->cfg->refresh > 0 && !fs->cfg->offline &&
-	    start_refresher(fs) == 0)
+	if ((fs->cfg->refresh > 0 || fs->cfg->first_sync) &&
+	    !fs->cfg->offline && start_refresher(fs) == 0)
 		fs->refresher_running = 1;
 	return fs;
 }
@@ -918,6 +1242,7 @@ static const struct fuse_operations ops = {
 	.init = op_init,
 	.destroy = op_destroy,
 	.getattr = op_getattr,
+	.opendir = op_opendir,
 	.readdir = op_readdir,
 	.readlink = op_readlink,
 	.open = op_open,
@@ -1163,8 +1488,10 @@ fs_main(const struct fs_config *cfg, struct tfs_error *err)
 	fs.cfg = cfg;
 	set_access(&fs, cfg);
 	fs.mounted = time(NULL);
+	fs.swapped = fs.mounted;
 	pthread_rwlock_init(&fs.lock, NULL);
 	pthread_mutex_init(&fs.stop_mu, NULL);
+	pthread_mutex_init(&fs.sync_mu, NULL);
 	pthread_cond_init(&fs.stop_cv, NULL);
 	/*
 	 * The first tree is built before the mount and the fork, so a mount
@@ -1183,6 +1510,7 @@ fs_main(const struct fs_config *cfg, struct tfs_error *err)
 	pthread_rwlock_unlock(&fs.lock);
 	pthread_rwlock_destroy(&fs.lock);
 	pthread_mutex_destroy(&fs.stop_mu);
+	pthread_mutex_destroy(&fs.sync_mu);
 	pthread_cond_destroy(&fs.stop_cv);
 	return rc;
 }

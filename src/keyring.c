@@ -589,6 +589,9 @@ keyring_generate(int bits, const char *dir, struct tfs_error *err)
 	if (bits != 2048 && bits != 3072 && bits != 4096)
 		return tfs_error_set(err, TFS_ERR_USAGE, "keys generate: "
 		    "--bits must be 2048, 3072 or 4096, not %d", bits);
+	if (io_make_dirs(dir) != 0)
+		return tfs_error_set(err, TFS_ERR_USAGE, "%s: %s", dir,
+		    strerror(errno));
 	/* Both names free before any work: never half a pair. */
 	for (i = 0; i < 2; i++) {
 		(void)snprintf(path, sizeof(path), "%s/%s", dir, names[i]);

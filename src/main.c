@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,8 @@
 
 /* Header dumps and encryption details are small. */
 #define ENVELOPE_FILE_MAX (1024 * 1024)
+/* twiliofs sync lists everything once a day, else incrementally. */
+#define FULL_SYNC_EVERY 86400
 
 /*
  * Keys and CEKs live in this process's memory: keep them out of core
@@ -196,7 +199,9 @@ credentials(const struct cli_account *a, struct session *s,
 	const char *v;
 	int rc = TFS_OK;
 
-	if (a->credentials_file != NULL) {
+	if (a->credentials_file != NULL && !(a->credentials_from_config &&
+	    (getenv("TWILIO_API_KEY") != NULL ||
+	    getenv("TWILIO_AUTH_TOKEN") != NULL))) {
 		rc = cli_read_credentials(a->credentials_file, key,
 		    sizeof(key), s->secret, sizeof(s->secret), token,
 		    sizeof(token), acct, sizeof(acct), err);
@@ -436,6 +441,50 @@ sync_problems(struct catalog *cat, const struct sync_report *rep,
 	return rc;
 }
 
+/*
+ * Whether this sync may list incrementally (newest first, up to what is
+ * known: few requests, but no deletions seen): not when asked for a full
+ * one (asked > 0), when asked for an incremental one (asked < 0), else
+ * unless no full listing was ever made or the last is every seconds old
+ * (every 0: never by age).
+ */
+static int
+incremental_now(struct catalog *cat, int asked, long every)
+{
+	char v[32];
+	long long last;
+
+	if (asked != 0)
+		return asked < 0;
+	if (catalog_meta_get(cat, "last_full_sync", v, sizeof(v), NULL) !=
+	    TFS_OK)
+		return 0;
+	last = strtoll(v, NULL, 10);
+	return every <= 0 || (long long)time(NULL) - last < every;
+}
+
+/* After a full listing of everything offered: when it was, for the next
+ * incremental_now. */
+static int
+note_full_sync(struct catalog *cat, const struct sync_options *o,
+    const struct sync_report *rep, struct tfs_error *err)
+{
+	const struct kind_info *ki;
+	char v[32];
+	int k;
+
+	if (o->incremental)
+		return TFS_OK;
+	for (k = 1; k <= ITEM_KINDS; k++) {
+		ki = kind_info((enum item_kind)k);
+		if (!rep->kind[k].complete &&
+		    !rep->product[ki->product].unavailable)
+			return TFS_OK;
+	}
+	(void)snprintf(v, sizeof(v), "%lld", (long long)time(NULL));
+	return catalog_meta_set(cat, "last_full_sync", v, err);
+}
+
 static int
 run_sync(const struct cli *cli)
 {
@@ -449,7 +498,8 @@ run_sync(const struct cli *cli)
 	rc = session_open(cli, 1, &s, &err);
 	if (rc == TFS_OK) {
 		cli_progress_init(&ps);
-		o.incremental = cli->incremental;
+		o.incremental = incremental_now(s.cat, cli->listing,
+		    FULL_SYNC_EVERY);
 		o.page_size = cli->account.page_size;
 		o.region = cli->account.region;
 		o.retry_all = 1;	/* asked for now: no backoff */
@@ -457,6 +507,8 @@ run_sync(const struct cli *cli)
 		o.arg = &ps;
 		rc = sync_run(s.cat, s.media, &o, &rep, &err);
 		cli_progress_end(&ps);
+		if (rc == TFS_OK)
+			rc = note_full_sync(s.cat, &o, &rep, &err);
 		if (rc == TFS_OK)
 			rc = sync_summary(s.cat, &rep, &err);
 		if (rc == TFS_OK)
@@ -595,7 +647,27 @@ struct mount_ctx {
 	const struct cli *cli;
 	struct session *s;	/* credentials, keys, cache_dir */
 	struct media *media;	/* the daemon's: reads and refreshes */
+	pthread_mutex_t items_mu;	/* guards items */
+	struct catalog *items;	/* the daemon's: items read on open */
 };
+
+/* One item from the daemon's own catalog connection (opened at first
+ * use: no SQLite connection crosses the fork). */
+static int
+item_of(void *arg, const char *sid, int part, struct item *it,
+    struct tfs_error *err)
+{
+	struct mount_ctx *m = arg;
+	int rc = TFS_OK;
+
+	pthread_mutex_lock(&m->items_mu);
+	if (m->items == NULL)
+		rc = catalog_open(&m->items, m->s->cache_dir, err);
+	if (rc == TFS_OK)
+		rc = catalog_get(m->items, sid, part, it, err);
+	pthread_mutex_unlock(&m->items_mu);
+	return rc;
+}
 
 static int
 snapshot_catalog(void *arg, int (*add)(const struct item *, void *),
@@ -644,7 +716,9 @@ mark_stale(void *arg, const char *sid, int part)
 
 /* One sync with handles of its own (it runs on the refresh thread). */
 static int
-refresh_catalog(void *arg, const atomic_int *cancel, struct tfs_error *err)
+refresh_catalog(void *arg, const atomic_int *cancel,
+    void (*progress)(const struct sync_progress *p, void *parg), void *parg,
+    struct tfs_error *err)
 {
 	struct mount_ctx *m = arg;
 	struct sync_options o = { 0 };
@@ -656,9 +730,16 @@ refresh_catalog(void *arg, const atomic_int *cancel, struct tfs_error *err)
 	o.page_size = m->cli->account.page_size;
 	o.region = m->cli->account.region;	/* failed items: backoff */
 	o.cancel = cancel;
+	o.progress = progress;
+	o.arg = parg;
+	if (rc == TFS_OK)
+		o.incremental = incremental_now(cat, 0,
+		    m->cli->mount.full_refresh);
 	/* The mount's own media: its signed URLs serve both. */
 	if (rc == TFS_OK)
 		rc = sync_run(cat, m->media, &o, &rep, err);
+	if (rc == TFS_OK)
+		rc = note_full_sync(cat, &o, &rep, err);
 	catalog_close(cat);
 	return rc;
 }
@@ -678,17 +759,6 @@ cipher_name(void *arg, const struct item *it)
 		name = crypto_cipher_name(ENVELOPE_CBC, cek.len);
 	crypto_cek_wipe(&cek);
 	return name;
-}
-
-static const char *
-first_auth_detail(const struct sync_report *rep)
-{
-	int p;
-
-	for (p = 0; p < KIND_PRODUCTS; p++)
-		if (rep->product[p].code == TFS_ERR_AUTH)
-			return rep->product[p].detail;
-	return "the API refused the credentials";
 }
 
 /*
@@ -797,14 +867,11 @@ run_mount(const struct cli *cli)
 	struct reader_config rcfg;
 	struct reader_pool *pool = NULL;
 	struct http_config hc = { 0 };
-	struct cli_progress_state ps;
-	struct sync_options so = { 0 };
 	struct mount_ctx ctx;
 	struct fs_config fcfg;
-	struct sync_report rep;
 	char stamp[32], real[PATH_MAX];
 	struct session s;
-	int rc;
+	int rc, first = 0;
 
 	/* Owned by another user, but only we may enter (no allow_other). */
 	if (!mo->allow_other && ((mo->uid >= 0 && mo->uid != (long long)
@@ -824,26 +891,19 @@ run_mount(const struct cli *cli)
 		    strerror(errno));
 	else
 		(void)snprintf(s.cache_dir, sizeof(s.cache_dir), "%s", real);
-	/* A first mount fills the catalog, so the tree is whole at once;
-	 * a product or item that fails is reported, not fatal. */
-	if (rc == TFS_OK && !mo->offline && catalog_meta_get(s.cat,
-	    "last_sync", stamp, sizeof(stamp), NULL) != TFS_OK) {
-		cli_progress_init(&ps);
-		so.page_size = cli->account.page_size;
-		so.region = cli->account.region;
-		so.retry_all = 1;
-		so.progress = cli_progress;
-		so.arg = &ps;
-		rc = sync_run(s.cat, s.media, &so, &rep, &err);
-		cli_progress_end(&ps);
-		if (rc == TFS_OK)
-			rc = sync_problems(s.cat, &rep, &err);
-		if (rc == TFS_OK && sync_outcome(&rep) == TFS_ERR_AUTH)
-			rc = tfs_error_set(&err, TFS_ERR_AUTH, "%s",
-			    first_auth_detail(&rep));
-	} else if (rc == TFS_OK && !mo->offline) {
+	/*
+	 * A catalog never synced: the mount appears at once and fills in
+	 * the background (status.json says how far), so a million items do
+	 * not keep it from appearing. Refused credentials fail now either
+	 * way, not as EACCES later.
+	 */
+	first = rc == TFS_OK && catalog_meta_get(s.cat, "last_sync", stamp,
+	    sizeof(stamp), NULL) != TFS_OK;
+	if (rc == TFS_OK && !mo->offline)
 		rc = check_api(&s, cli, &err);
-	}
+	if (rc == TFS_OK && first && !mo->offline)
+		log_msg(TFS_LOG_WARN, "first sync of this account: the mount "
+		    "fills in as it goes (see .twiliofs/status.json)");
 	if (rc == TFS_OK)
 		warn_keys(&s);
 	/* No SQLite connection or live connection may cross the fork: the
@@ -855,6 +915,8 @@ run_mount(const struct cli *cli)
 	ctx.cli = cli;
 	ctx.s = &s;
 	ctx.media = NULL;
+	ctx.items = NULL;
+	pthread_mutex_init(&ctx.items_mu, NULL);
 	hc.stall_seconds = mo->read_timeout;
 	if (rc == TFS_OK)
 		rc = media_open(&cli->account, &s, hc, mo->offline, &ctx.media,
@@ -883,10 +945,12 @@ run_mount(const struct cli *cli)
 	fcfg.offline = mo->offline;
 	fcfg.fuse_opts = mo->fuse_opts;
 	fcfg.refresh = mo->refresh;
+	fcfg.first_sync = first;
 	fcfg.readers = pool;
 	fcfg.snapshot = snapshot_catalog;
 	fcfg.refresh_catalog = refresh_catalog;
 	fcfg.cipher_name = cipher_name;
+	fcfg.item = item_of;
 	fcfg.stale = mark_stale;
 	fcfg.arg = &ctx;
 	if (rc == TFS_OK)
@@ -894,6 +958,8 @@ run_mount(const struct cli *cli)
 	/* Media first: fetches of files left open end before their pool. */
 	media_free(ctx.media);
 	reader_pool_free(pool);
+	catalog_close(ctx.items);
+	pthread_mutex_destroy(&ctx.items_mu);
 	session_close(&s);
 report:
 	if (rc != TFS_OK)

@@ -370,6 +370,15 @@ status_render(const struct status *st, const struct status_mount *m,
 		put_string(&b, st->last_sync);
 	else
 		put(&b, "null");
+	/* How far a sync under way has got: a first mount fills in. */
+	if (m->sync.running)
+		put(&b, ",\n  \"sync\": {\"first\": %s, \"phase\": \"%s\", "
+		    "\"listed\": %zu, \"probed\": %zu, \"to_probe\": %zu}",
+		    m->sync.first ? "true" : "false", m->sync.probing ?
+		    "probing" : "listing", m->sync.listed, m->sync.probed,
+		    m->sync.to_probe);
+	else
+		put(&b, ",\n  \"sync\": null");
 	put(&b, ",\n");
 	put_products(&b, st);
 	put_kinds(&b, st);

@@ -57,6 +57,8 @@ enum cli_setup_action {
 struct cli_account {
 	const char *account_sid;	/* $TWILIO_ACCOUNT_SID */
 	const char *credentials_file;	/* KEY=VALUE lines, mode 0600 */
+	int credentials_from_config;	/* that file named by the config
+					 * file: the environment wins */
 	const char *keys;		/* $TWILIOFS_KEYS */
 	const char *passphrase_file;	/* $TWILIOFS_KEY_PASSPHRASE_FILE */
 	const char *endpoint;		/* $TWILIOFS_ENDPOINT */
@@ -93,7 +95,8 @@ struct cli {
 	const char *log_file;		/* --log-file, -o log_file= */
 	struct cli_decrypt decrypt;
 	struct cli_account account;	/* sync, get */
-	int incremental;		/* sync --incremental */
+	int listing;			/* sync: 1 --full, -1 --incremental,
+					 * 0 by the last full listing's age */
 	const char *sid;		/* get SID */
 	int part;			/* get --part N */
 	const char *output;		/* get OUTPUT; NULL or "-": stdout */
@@ -119,6 +122,10 @@ struct cli {
 		long long uid, gid;	/* -o uid=, gid=; -1: the user's */
 		int umask;		/* -o umask=OCTAL; -1: default */
 		int refresh;		/* -o refresh=SECONDS; 0 never */
+		int full_refresh;	/* -o full_refresh=SECONDS: a refresh
+					 * lists everything (and finds what
+					 * was deleted) once that old; 0:
+					 * never by age */
 		int streams;		/* -o streams=N: ranged GETs at
 					 * once for one file read in order */
 		int read_timeout;	/* -o read_timeout=SECONDS: a read

@@ -4,12 +4,14 @@
  * ~/.config/twiliofs/config): profiles of settings, so that a command line
  * need not repeat them.
  *
- *   # comments and blank lines are ignored
- *   [default]               # used when no --profile is given
+ *   # comments (whole lines) and blank lines are ignored
+ *   # [default] is used when no --profile is given
+ *   [default]
  *   account_sid = AC…
  *   credentials = /home/me/.config/twiliofs/credentials
  *   keys = /home/me/.config/twiliofs/keys
- *   [backup]                # --profile backup
+ *   # --profile backup
+ *   [backup]
  *   region = ie1
  *
  * Names are those of -o (account and mount options), plus api_key,

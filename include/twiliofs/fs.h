@@ -14,6 +14,7 @@
 #include "twiliofs/item.h"
 #include "twiliofs/reader.h"
 #include "twiliofs/status.h"
+#include "twiliofs/sync.h"
 
 /* Facts about a snapshot that status.json shows. */
 struct fs_snapshot_info {
@@ -43,15 +44,30 @@ struct fs_config {
 	int (*snapshot)(void *arg, int (*add)(const struct item *it,
 	    void *add_arg), void *add_arg, struct fs_snapshot_info *info,
 	    struct tfs_error *err);
-	/* Bring the catalog up to date with the API (the refresh); give up
-	 * early once *cancel is set (the mount is going away). */
+	/*
+	 * Bring the catalog up to date with the API (the refresh); give up
+	 * early once *cancel is set (the mount is going away). progress
+	 * (called on the same thread) hears how far it has got: the tree is
+	 * rebuilt now and then during a long first sync.
+	 */
 	int (*refresh_catalog)(void *arg, const atomic_int *cancel,
-	    struct tfs_error *err);
+	    void (*progress)(const struct sync_progress *p, void *parg),
+	    void *parg, struct tfs_error *err);
+	/* The catalog was never synced: mount at once (an empty tree) and
+	 * fill it in the background, the refresh's first run. */
+	int first_sync;
 	/*
 	 * The object of it changed upstream (ETag or size): have the next
 	 * refresh probe it again. May be NULL.
 	 */
 	void (*stale)(void *arg, const char *sid, int part);
+	/*
+	 * The whole item (sid, part) from the catalog: the tree keeps only
+	 * what stat and readdir need. Called on open and for xattrs, from
+	 * any thread. TFS_ERR_NOTFOUND when the catalog has it no more.
+	 */
+	int (*item)(void *arg, const char *sid, int part, struct item *it,
+	    struct tfs_error *err);
 	/* "aes-256-cbc", "aes-128-cbc", "aes-256-gcm" or "none" for it. */
 	const char *(*cipher_name)(void *arg, const struct item *it);
 	void *arg;

@@ -45,9 +45,19 @@ void status_set_product(struct status *st, enum kind_product p,
 void status_set_last_sync(struct status *st, const char *iso);
 
 /* Facts of the running mount that are not in the catalog. */
+/* A sync under way in the mount (its refresh, or the first fill). */
+struct status_sync {
+	int running;
+	int first;			/* the catalog was never synced */
+	int probing;			/* 0: listing, 1: probing media */
+	size_t listed;			/* records listed so far */
+	size_t probed, to_probe;	/* media probed so far / in all */
+};
+
 struct status_mount {
 	const char *version, *account_sid;
 	int offline;
+	struct status_sync sync;
 	size_t read_integrity;		/* tag/padding failures, reads */
 	const char *read_integrity_sid;	/* the last one, or "" */
 };

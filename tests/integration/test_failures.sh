@@ -320,14 +320,29 @@ fresh
 control product '{"product":"video","status":403}'
 mount_bg
 [ $rc -eq 0 ] || fail "exit $rc: $(cat "$W/mount.err")"
-has "Video failed" "$W/mount.err" "stderr"
+has "Video: .*HTTP 403" "$W/mount.err" "stderr"
+# The first sync fills the mount in the background: until status.json
+# says it is done, then voice is there and Video's 403 is in status.json.
+filled=0
+for _ in $(seq 1800); do
+	$PY -c 'import json,sys
+s = json.load(open(sys.argv[1]))
+sys.exit(0 if s["sync"] is None and s["last_sync"] else 1)' \
+	    "$MNT/.twiliofs/status.json" 2>/dev/null && { filled=1; break; }
+	sleep 0.1
+done
+[ $filled = 1 ] || fail "the first sync did not end within 180 s"
 [ -n "$(find "$MNT/voice/recordings" -name '*.wav' 2>/dev/null)" ] ||
 	fail "no voice recordings in the mount"
+[ "$($PY -c 'import json,sys
+print(json.load(open(sys.argv[1]))["products"]["video"]["error"]["class"])' \
+    "$MNT/.twiliofs/status.json" 2>&1)" = forbidden ] ||
+	fail "status.json does not say Video is forbidden"
 unmount
 control product '{"product":"video","status":null}'
 sync_
 [ $rc -eq 0 ] || fail "sync: exit $rc"
-case_end "a first mount while Video answers 403: mounts with voice and transcripts, says why"
+case_end "a first mount while Video answers 403: mounts, says why, fills in with voice and transcripts, status.json names Video forbidden"
 
 # Refused credentials on an existing catalog: an error, not EACCES later.
 TWILIO_API_SECRET=wrong mount_bg

@@ -113,6 +113,20 @@ for e in json.load(open('$TFS_MANIFEST')):
 }
 path() { echo "$MNT/$($PY "$here/mount/mnt.py" path "$@")"; }
 
+status_field() {	# PYTHON-EXPRESSION on s (status.json), printed
+	$PY -c 'import json,sys
+s = json.load(open(sys.argv[1]))
+print(eval(sys.argv[2]))' "$MNT/.twiliofs/status.json" "$1" 2>/dev/null
+}
+wait_filled() {	# up to 180 s for the mount's sync to be done
+	local i
+	for i in $(seq 1800); do
+		[ "$(status_field "s['sync'] is None and s['last_sync'] is not None")" = True ] &&
+		    return 0
+		sleep 0.1
+	done
+	return 1
+}
 mpid='' mlog=''
 wait_mounted() {	# up to 180 s (a first mount syncs first)
 	local i
@@ -225,8 +239,15 @@ big_size=$(field "$big" plain_size)
 control ttl '{"max":1}'
 mount_fg "$W/mount1.log" --cache-dir "$W/cache" --page-size 2
 [ -f "$W/cache/catalog.sqlite" ] || fail "no catalog in the cache dir"
-case_end "mount -f on a never-synced catalog: syncs, then mounts"
 is_mounted || { echo "Bail out! nothing mounted; log: $mlog"; exit 1; }
+# It fills in the background; status.json says how far, then that it is
+# done (sync null, last_sync set).
+first_sync=$(status_field "(s['sync'] or {}).get('first')")
+wait_filled || fail "the first sync did not end within 180 s: $(head -c 300 "$MNT/.twiliofs/status.json" 2>&1)"
+grep -q "first sync of this account" "$W/mount1.log" ||
+	fail "no word of the first sync on stderr: $(head -c 300 "$W/mount1.log")"
+echo "# status.json at mount: sync.first = $first_sync"
+case_end "mount -f on a never-synced catalog: mounts at once, fills in the background, status.json says when done"
 
 # Checked at once: the tree is complete when the mount appears.
 mnt tree "$MNT" 600 700
