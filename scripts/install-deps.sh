@@ -23,7 +23,7 @@ libsqlite3-dev"
 # test_install.sh), systemd-analyze verify from systemd (it installs and
 # runs in a container whose PID 1 is not systemd).
 test_pkgs="openssl python3 python3-cryptography time fuse3 nginx ffmpeg curl
-rsync attr shellcheck systemd clang libclang-rt-dev"
+rsync attr shellcheck systemd clang libclang-rt-dev gdb"
 
 # check: pkg-config name -> Debian package.
 deb_of() {

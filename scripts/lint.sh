@@ -8,7 +8,7 @@
 set -u
 cd "$(dirname "$0")/.." || exit 1
 files=$(ls src/*.c include/twiliofs/*.h tests/unit/*.c tests/unit/*.h \
-	2>/dev/null)
+	tests/fuzz/*.c tests/fuzz/*.h 2>/dev/null)
 bad=0
 
 # $files: one argument per file (no blank in these names).

@@ -116,11 +116,19 @@ parse_line(char *line, int n, char **section, char **name, char **value,
 	if (eq == NULL) {	/* a flag: offline, allow_other */
 		*name = line;
 		*value = NULL;
+		if (line[strspn(line, "abcdefghijklmnopqrstuvwxyz_")] != '\0')
+			return tfs_error_set(err, TFS_ERR_CONFIG, "%s:%d: name "
+			    "= value, or a flag (offline), expected", path, n);
 		return TFS_OK;
 	}
 	*eq = '\0';
 	*name = trim(line);
 	v = trim(eq + 1);
+	/* A name is a word: "= x" or "a b = x" is a typo, said as such. */
+	if ((*name)[0] == '\0' || (*name)[strspn(*name, "abcdefghijklmnopqrstu"
+	    "vwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")] != '\0')
+		return tfs_error_set(err, TFS_ERR_CONFIG, "%s:%d: a name of "
+		    "letters, digits, - and _ expected before '='", path, n);
 	len = strlen(v);
 	if (len >= 2 && (v[0] == '"' || v[0] == '\'') && v[len - 1] == v[0]) {
 		v[len - 1] = '\0';
@@ -135,8 +143,7 @@ config_read(const char *profile, int explicit,
     int (*set)(const char *name, char *value, void *arg), void *arg,
     struct tfs_error *err)
 {
-	char *line, *next, *section = NULL, *name, *value = NULL;
-	int rc, n = 0, found = 0, private_ok = 1, secret = 0;
+	int rc, private_ok = 1;
 
 	if (profile == NULL)
 		profile = "default";
@@ -147,6 +154,18 @@ config_read(const char *profile, int explicit,
 		return explicit ? tfs_error_set(err, TFS_ERR_CONFIG, "profile "
 		    "'%.40s': there is no config file %s", profile,
 		    path[0] ? path : "(set HOME)") : TFS_OK;
+	return config_parse(text, private_ok, profile, explicit, set, arg,
+	    err);
+}
+
+int
+config_parse(char *text, int private_ok, const char *profile, int explicit,
+    int (*set)(const char *name, char *value, void *arg), void *arg,
+    struct tfs_error *err)
+{
+	char *line, *next, *section = NULL, *name, *value = NULL;
+	int rc, n = 0, found = 0, secret = 0;
+
 	for (line = text; line != NULL; line = next) {
 		next = strchr(line, '\n');
 		if (next != NULL)

@@ -36,6 +36,14 @@ int config_read(const char *profile, int explicit,
 	int (*set)(const char *name, char *value, void *arg), void *arg,
 	struct tfs_error *err) __attribute__((warn_unused_result));
 
+/*
+ * What config_read does once the file is read: text (changed in place;
+ * the values point into it) of a file others may read unless private_ok.
+ */
+int config_parse(char *text, int private_ok, const char *profile,
+	int explicit, int (*set)(const char *name, char *value, void *arg),
+	void *arg, struct tfs_error *err) __attribute__((warn_unused_result));
+
 /* The path config_read reads (for messages and --help). */
 const char *config_path(void);
 
