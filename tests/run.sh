@@ -4,6 +4,9 @@
 # UBSan) and the command-line tests. A test exits 0 (pass), 77 (skip, with
 # its reason printed) or anything else (fail). With TFS_NO_SKIP=1 (CI), a
 # skip counts as a failure: CI has every dependency, so nothing may skip.
+# Arguments run only the suites they name: a name (integration/mount), a
+# prefix (unit, integration) or a pattern ('unit/test_c*'); the fixtures
+# are made all the same. `make check T=integration/mount` passes T on.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 1
@@ -16,10 +19,25 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 
 pass=0 fail=0 skip=0 failed=
+only=$*
+
+selected() {	# name: named by the arguments (all if none)?
+	[ -z "$only" ] && return 0
+	set -f	# the patterns are for names, not for files
+	for pat in $only; do
+		# shellcheck disable=SC2254 # a pattern, on purpose
+		case $1 in
+		$pat|${pat%/}/*) set +f; return 0 ;;
+		esac
+	done
+	set +f
+	return 1
+}
 
 run() {	# name command...
 	name=$1
 	shift
+	selected "$name" || return 0
 	printf '=== %s\n' "$name"
 	"$@"
 	rc=$?
@@ -43,6 +61,7 @@ if ! bash tests/fixtures/mkfixtures.sh "$fixtures"; then
 	exit 1
 fi
 run fixtures-selfcheck bash tests/fixtures/selfcheck.sh "$fixtures"
+run lint sh scripts/lint.sh
 
 for t in build/asan/test_*; do
 	[ -x "$t" ] || continue
@@ -57,6 +76,9 @@ run env/lifecycle bash tests/env/test_env.sh
 TWILIOFS=$build/asan/twiliofs TFS_WORK=$work/account \
 	run integration/account bash tests/integration/test_account.sh
 TWILIOFS=$build/asan/twiliofs TFS_WORK=$work/outputs run integration/outputs bash tests/integration/test_outputs.sh
+# Account setup with twiliofs alone: keys, encryption, profiles (issue 11).
+TWILIOFS=$build/asan/twiliofs TFS_WORK=$work/setup \
+	run integration/setup bash tests/integration/test_setup.sh
 # Unattended runs: failures contained, visible, recoverable (issue 8).
 TWILIOFS=$build/asan/twiliofs TFS_WORK=$work/failures \
 	run integration/failures bash tests/integration/test_failures.sh
@@ -70,5 +92,18 @@ TWILIOFS=$build/asan/twiliofs TWILIOFS_FAST=$top/twiliofs \
 TWILIOFS=$build/asan/twiliofs TFS_WORK=$work/store \
 	run integration/store bash tests/integration/test_store.sh
 
+# libFuzzer targets, a few seconds each (issue 10; make fuzz for longer)
+run fuzz make -s fuzz-check
+
+# Load (16 readers + ls -lR) and crashes of the mount (issue 10): under
+# ASan (then 6 s of the optimised build, for its peak memory) and TSan.
+TWILIOFS=$build/asan/twiliofs TWILIOFS_MEM=$top/twiliofs TFS_WORK=$work/load \
+	run integration/load bash tests/integration/test_load.sh
+TWILIOFS=$build/tsan/twiliofs TFS_WORK=$work/load-tsan \
+	run integration/load-tsan bash tests/integration/test_load.sh
+TWILIOFS=$build/asan/twiliofs TFS_WORK=$work/crash \
+	run integration/crash bash tests/integration/test_crash.sh
+
 echo "summary: $pass passed, $fail failed, $skip skipped"
+[ $((pass + fail + skip)) -gt 0 ] || { echo "no suite named: $only"; exit 1; }
 [ "$fail" -eq 0 ] || { echo "failed:$failed"; exit 1; }

@@ -33,6 +33,9 @@ file, behaves. Write the file whole (tmp + mv). Modes:
                    Last-Modified gets 200 and the whole current body
   stall            status line and headers, then nothing, until the client
                    goes away, the entry stops saying stall, or 10 min
+  slow             the right answer, its body at {"rate": N} bytes a
+                   second (default 8192) in 1 KiB writes; the rest at once
+                   when the entry stops saying slow
   huge_length      x-amz-meta-x-amz-unencrypted-content-length:
                    9223372036854775807
   wrong_length     that header = the plaintext size + 1000
@@ -40,7 +43,9 @@ file, behaves. Write the file whole (tmp + mv). Modes:
 Every request is appended to STATEDIR/requests.log, one JSON object a
 line: time, method, uri, range, if_range, mode, status, length. A stall
 logs a line with "stalled": true when it begins (before it blocks), and
-its request's line, with "stall_end", when it ends.
+its request's line, with "stall_end", when it ends. A slow answer logs a
+line with "slow": true when its body begins, and its request's line, with
+"slow_end" (done, released or client went away) and "sent", when it ends.
 """
 
 import base64
@@ -58,7 +63,7 @@ import time
 import urllib.parse
 
 MODES = ("wrong_range", "wrong_total", "status_203", "wrong_suffix",
-         "no_etag_changes", "stall", "huge_length", "wrong_length")
+         "no_etag_changes", "stall", "huge_length", "wrong_length", "slow")
 STALL_MAX_S = 600
 LENGTH = "x-amz-meta-x-amz-unencrypted-content-length"
 XOR_1 = bytes(i ^ 1 for i in range(256))   # no_etag_changes's version 2
@@ -260,6 +265,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             h["Content-Range"] = "bytes %d-%d/%d" % (a, b, shown)
         if mode == "stall":
             return self.stall(st, uri, status, h, b - a + 1)
+        if mode == "slow" and self.command != "HEAD":
+            return self.slow(st, uri, e, status, h, data[a:b + 1])
         self.reply(status, h, data[a:b + 1])
 
     def stall(self, st, uri, status, h, length):
@@ -284,6 +291,35 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.rec["stall_end"] = "client went away"
                 break
         self.close_connection = True
+
+    def slow(self, st, uri, e, status, h, body):
+        """The answer, its body at e["rate"] bytes a second in 1 KiB
+        writes: the rest at once when the entry stops saying slow."""
+        rate = max(1, int(e.get("rate", 8192)))
+        self.send_response(status)
+        h["Content-Length"] = str(len(body))
+        for k, v in h.items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.flush()
+        self.rec.update(status=status, length=len(body))
+        st.log(dict(self.rec, time=round(time.time(), 3), slow=True))
+        self.rec["slow_end"] = "done"
+        t0, sent = time.time(), 0
+        try:
+            while sent < len(body):
+                if st.entry(uri).get("mode") != "slow":
+                    self.wfile.write(body[sent:])
+                    sent = len(body)
+                    self.rec["slow_end"] = "released"
+                    break
+                self.wfile.write(body[sent:sent + 1024])
+                sent = min(sent + 1024, len(body))
+                time.sleep(max(0, t0 + sent / rate - time.time()))
+        except OSError:
+            self.rec["slow_end"] = "client went away"
+            self.close_connection = True
+        self.rec["sent"] = sent
 
 
 class Server(http.server.ThreadingHTTPServer):

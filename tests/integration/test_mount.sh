@@ -113,6 +113,16 @@ for e in json.load(open('$TFS_MANIFEST')):
 }
 path() { echo "$MNT/$($PY "$here/mount/mnt.py" path "$@")"; }
 
+log_settled() {	# until nginx's access log stops growing (0.5 s), up to 30 s
+	local a b i
+	a=$(stat -c %s "$TFS_NGINX_ACCESS_LOG")
+	for i in $(seq 60); do
+		sleep 0.5
+		b=$(stat -c %s "$TFS_NGINX_ACCESS_LOG")
+		[ "$a" = "$b" ] && [ "$i" -gt 1 ] && return 0
+		a=$b
+	done
+}
 status_field() {	# PYTHON-EXPRESSION on s (status.json), printed
 	$PY -c 'import json,sys
 s = json.load(open(sys.argv[1]))
@@ -258,7 +268,7 @@ case_end "tree: every completed item at its path, exact st_size, st_mtime = date
 off=$((big_size / 2 / 4096 * 4096))
 mark=$(stat -c %s "$TFS_NGINX_ACCESS_LOG")
 mnt read "$(path "$big")" "$big" $off 65536
-sleep 1	# any read-ahead finishes, nginx writes its log lines
+log_settled	# any read-ahead finishes, nginx writes its log lines
 mnt nginx-bytes "$TFS_NGINX_ACCESS_LOG" "$mark" "$big_sid" 262144
 case_end "64 KiB read at $off of $big ($big_size bytes, CBC): right bytes, nginx sent < 256 KiB"
 
