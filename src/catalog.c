@@ -26,10 +26,21 @@
 #define GEN_KEY "catalog.generation"
 /* RETURNING (3.35) and UPDATE ... FROM (3.33). */
 #define SQLITE_MIN 3035000
+/* Statements kept prepared per catalog (the hot ones fit many times). */
+#define STMT_CACHE 64
+
+/* A statement prepared once and kept; busy while handed out. */
+struct stmt_slot {
+	sqlite3_stmt *st;
+	int busy;
+};
 
 struct catalog {
 	sqlite3 *db;
 	char path[PATH_MAX];
+	struct stmt_slot stmts[STMT_CACHE];
+	char *stage_sql;	/* stage()'s statement, joined once */
+	long long scan_steps;	/* see catalog_scan_steps */
 };
 
 /* --- errors and small helpers --- */
@@ -76,17 +87,70 @@ exec(struct catalog *cat, const char *sql, const char *what,
 	return TFS_OK;
 }
 
+/*
+ * The statement of sql, ready to bind: the one prepared for this catalog
+ * before (found by its text), or a new one, kept while there is room.
+ * The same text in use twice at once (a callback of an iteration) gets
+ * a statement of its own. Every statement goes back through release.
+ */
 static int
 prepare(struct catalog *cat, const char *sql, sqlite3_stmt **st,
     const char *what, struct tfs_error *err)
 {
+	struct stmt_slot *s, *room = NULL;
+	size_t i;
 	int src;
 
 	*st = NULL;
-	src = sqlite3_prepare_v2(cat->db, sql, -1, st, NULL);
-	if (src != SQLITE_OK)
+	for (i = 0; i < STMT_CACHE; i++) {
+		s = &cat->stmts[i];
+		if (s->st == NULL) {
+			if (room == NULL)
+				room = s;
+		} else if (!s->busy && strcmp(sqlite3_sql(s->st), sql) == 0) {
+			s->busy = 1;
+			*st = s->st;
+			return TFS_OK;
+		}
+	}
+	src = sqlite3_prepare_v3(cat->db, sql, -1, room != NULL ?
+	    SQLITE_PREPARE_PERSISTENT : 0, st, NULL);
+	if (src != SQLITE_OK) {
+		sqlite3_finalize(*st);
+		*st = NULL;
 		return db_error(cat, src, what, err);
+	}
+	if (room != NULL) {
+		room->st = *st;
+		room->busy = 1;
+	}
 	return TFS_OK;
+}
+
+/*
+ * Give back what prepare handed out (NULL: nothing): reset, its bindings
+ * cleared (a NULL parameter must not take the last call's value), kept
+ * for the next call; one that did not fit is finalized.
+ */
+static void
+release(struct catalog *cat, sqlite3_stmt *st)
+{
+	size_t i;
+
+	if (st == NULL)
+		return;
+	cat->scan_steps += sqlite3_stmt_status(st,
+	    SQLITE_STMTSTATUS_FULLSCAN_STEP, 1) + sqlite3_stmt_status(st,
+	    SQLITE_STMTSTATUS_AUTOINDEX, 1);
+	for (i = 0; i < STMT_CACHE; i++) {
+		if (cat->stmts[i].st == st) {
+			(void)sqlite3_reset(st);
+			(void)sqlite3_clear_bindings(st);
+			cat->stmts[i].busy = 0;
+			return;
+		}
+	}
+	sqlite3_finalize(st);
 }
 
 /* Step st to its end (a write): TFS_OK or the error. */
@@ -103,6 +167,21 @@ step_done(struct catalog *cat, sqlite3_stmt *st, const char *what,
 	return TFS_OK;
 }
 
+/* Run one statement without parameters (kept prepared, as above). */
+static int
+run(struct catalog *cat, const char *sql, const char *what,
+    struct tfs_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	rc = prepare(cat, sql, &st, what, err);
+	if (rc == TFS_OK)
+		rc = step_done(cat, st, what, err);
+	release(cat, st);
+	return rc;
+}
+
 /*
  * Start the writes of one call: its own IMMEDIATE transaction (the write
  * lock up front, so the busy timeout applies) or, inside the caller's
@@ -112,7 +191,7 @@ static int
 tx_start(struct catalog *cat, int *own, struct tfs_error *err)
 {
 	*own = sqlite3_get_autocommit(cat->db);
-	return exec(cat, *own ? "BEGIN IMMEDIATE" : "SAVEPOINT tfs_call",
+	return run(cat, *own ? "BEGIN IMMEDIATE" : "SAVEPOINT tfs_call",
 	    "start a transaction", err);
 }
 
@@ -121,7 +200,7 @@ static int
 tx_finish(struct catalog *cat, int own, int rc, struct tfs_error *err)
 {
 	if (rc == TFS_OK)
-		rc = exec(cat, own ? "COMMIT" : "RELEASE tfs_call",
+		rc = run(cat, own ? "COMMIT" : "RELEASE tfs_call",
 		    "commit", err);
 	if (rc == TFS_OK)
 		return rc;
@@ -599,10 +678,25 @@ migrate_v2(struct catalog *cat, struct tfs_error *err)
 	    "migrate the schema to version 2", err);
 }
 
+/*
+ * Version 3: the key check walks an index of what it looks at, instead
+ * of the whole table once per batch (quadratic in a first sync).
+ */
+static int
+migrate_v3(struct catalog *cat, struct tfs_error *err)
+{
+	return exec(cat,
+	    "CREATE INDEX items_keycheck ON items (date_created, sid, part)"
+	    " WHERE status = 'completed' AND media_known = 1"
+	    " AND enc_scheme <> 0 AND key_state <> 1;",
+	    "migrate the schema to version 3", err);
+}
+
 /* migrations[i] takes the schema from version i to i + 1. */
 static int (*const migrations[])(struct catalog *, struct tfs_error *) = {
 	migrate_v1,
 	migrate_v2,
+	migrate_v3,
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -630,7 +724,7 @@ user_version(struct catalog *cat, int *v, struct tfs_error *err)
 	*v = sqlite3_column_int(st, 0);
 	rc = TFS_OK;
 out:
-	sqlite3_finalize(st);
+	release(cat, st);
 	return rc;
 }
 
@@ -794,7 +888,7 @@ configure(struct catalog *cat, struct tfs_error *err)
 	    "PRAGMA temp_store = MEMORY;"
 	    "PRAGMA trusted_schema = OFF;", "configure", err);
 out:
-	sqlite3_finalize(st);
+	release(cat, st);
 	return rc;
 }
 
@@ -876,10 +970,21 @@ out:
 void
 catalog_close(struct catalog *cat)
 {
+	size_t i;
+
 	if (cat == NULL)
 		return;
+	for (i = 0; i < STMT_CACHE; i++)
+		sqlite3_finalize(cat->stmts[i].st);
 	sqlite3_close(cat->db);
+	free(cat->stage_sql);
 	free(cat);
+}
+
+long long
+catalog_scan_steps(struct catalog *cat)
+{
+	return cat->scan_steps;
 }
 
 /* --- ingest --- */
@@ -1047,13 +1152,18 @@ static const char map_store[] =
     "  ELSE 2 END "
     "FROM f LEFT JOIN main.items AS i ON i.sid = f.sid AND i.part = 0";
 
-/* A changed record's media is unknown again, for every part. */
+/*
+ * A changed record's media is unknown again, for every part. Every
+ * statement of a page finds the catalog's rows by the page's SIDs (the
+ * primary key): a page costs what it holds, not what the catalog does.
+ */
 static const char reset_sql[] =
     "UPDATE items SET media_known = 0, plaintext_size = -1,"
     " ciphertext_size = -1, etag = '', enc_scheme = 0, enc_cek = NULL,"
     " enc_iv = NULL, public_key_sid = '', key_state = 0"
-    " WHERE sid IN (SELECT sid FROM temp.page WHERE change = 1);"
-    /* Changed upstream: its old failures and backoff no longer apply. */
+    " WHERE sid IN (SELECT sid FROM temp.page WHERE change = 1)";
+/* Changed upstream: its old failures and backoff no longer apply. */
+static const char reset_failures_sql[] =
     "DELETE FROM failures"
     " WHERE sid IN (SELECT sid FROM temp.page WHERE change = 1)";
 
@@ -1094,15 +1204,31 @@ static const char upsert_sql[] =
     " media_hold = excluded.media_hold,"
     " listed_size = excluded.listed_size";
 
-/* Operator results follow their transcript's metadata (?1 generation). */
+/*
+ * Operator results follow their transcript's metadata (?1 generation).
+ * Not UPDATE ... FROM: SQLite 3.40 plans that as a scan of all items.
+ */
 static const char parts_sql[] =
-    "UPDATE items SET status = p.status, error_code = p.error_code,"
-    " date_created = p.date_created, duration = p.duration,"
-    " room_sid = p.room_sid, participant_sid = p.participant_sid,"
-    " call_sid = p.call_sid, track_name = p.track_name,"
-    " codec = p.codec, seen_generation = ?1, api_json = p.api_json,"
-    " problem = p.problem, media_hold = p.media_hold"
-    " FROM temp.page AS p WHERE items.sid = p.sid AND items.part > 0";
+    "UPDATE items SET (status, error_code, date_created, duration,"
+    " room_sid, participant_sid, call_sid, track_name, codec,"
+    " seen_generation, api_json, problem, media_hold) ="
+    " (SELECT p.status, p.error_code, p.date_created, p.duration,"
+    " p.room_sid, p.participant_sid, p.call_sid, p.track_name, p.codec,"
+    " ?1, p.api_json, p.problem, p.media_hold"
+    " FROM temp.page AS p WHERE p.sid = items.sid)"
+    " WHERE sid IN (SELECT sid FROM temp.page) AND part > 0";
+
+/* Empty the staging tables. */
+static int
+clear_staging(struct catalog *cat, struct tfs_error *err)
+{
+	int rc;
+
+	rc = run(cat, "DELETE FROM temp.raw", "clear staging", err);
+	if (rc == TFS_OK)
+		rc = run(cat, "DELETE FROM temp.page", "clear staging", err);
+	return rc;
+}
 
 /* Step a one-row query; *st stays positioned on the row. */
 static int
@@ -1199,7 +1325,7 @@ page_shape(struct catalog *cat, enum item_kind kind, const char *json,
 		    "with a \"%s\" list", name, t, key);
 		goto out;
 	}
-	sqlite3_finalize(st);
+	release(cat, st);
 
 	rc = prepare(cat, top_sql, &st, "read a page", err);
 	if (rc != TFS_OK)
@@ -1231,11 +1357,10 @@ page_shape(struct catalog *cat, enum item_kind kind, const char *json,
 	}
 	if (t != NULL)
 		memcpy(page->next, t, (size_t)n + 1);
-	sqlite3_finalize(st);
+	release(cat, st);
 	st = NULL;
 
-	rc = exec(cat, "DELETE FROM temp.raw; DELETE FROM temp.page",
-	    "clear staging", err);
+	rc = clear_staging(cat, err);
 	if (rc != TFS_OK)
 		goto out;
 	rc = prepare(cat, raw_sql, &st, "read a page", err);
@@ -1248,7 +1373,7 @@ page_shape(struct catalog *cat, enum item_kind kind, const char *json,
 	if (rc != TFS_OK)
 		goto out;
 	page->items = (size_t)sqlite3_changes(cat->db);
-	sqlite3_finalize(st);
+	release(cat, st);
 
 	rc = prepare(cat, records_sql, &st, "read a page", err);
 	if (rc != TFS_OK)
@@ -1266,7 +1391,7 @@ page_shape(struct catalog *cat, enum item_kind kind, const char *json,
 	    err);
 	page->items -= page->skipped;
 out:
-	sqlite3_finalize(st);
+	release(cat, st);
 	return rc;
 }
 
@@ -1286,7 +1411,7 @@ run_gen(struct catalog *cat, const char *sql, long long gen, long long arg,
 		(void)sqlite3_bind_int64(st, 2, arg);
 	rc = step_done(cat, st, what, err);
 out:
-	sqlite3_finalize(st);
+	release(cat, st);
 	return rc;
 }
 
@@ -1323,22 +1448,24 @@ stage(struct catalog *cat, enum item_kind kind, const char *base_url,
     struct catalog_page *page, struct tfs_error *err)
 {
 	sqlite3_stmt *st = NULL;
-	char *sql = NULL;
+	char *sql = cat->stage_sql;
 	size_t n1, n2, n3;
 	int rc, src;
 
 	/* ISO C caps a string literal at 4095 characters: join three. */
-	n1 = strlen(map_records);
-	n2 = strlen(map_envelope);
-	n3 = strlen(map_store);
-	sql = malloc(n1 + n2 + n3 + 1);
 	if (sql == NULL) {
-		rc = tfs_error_set(err, TFS_ERR_NOMEM, "out of memory");
-		goto out;
+		n1 = strlen(map_records);
+		n2 = strlen(map_envelope);
+		n3 = strlen(map_store);
+		sql = malloc(n1 + n2 + n3 + 1);
+		if (sql == NULL)
+			return tfs_error_set(err, TFS_ERR_NOMEM, "out of "
+			    "memory");
+		memcpy(sql, map_records, n1);
+		memcpy(sql + n1, map_envelope, n2);
+		memcpy(sql + n1 + n2, map_store, n3 + 1);
+		cat->stage_sql = sql;
 	}
-	memcpy(sql, map_records, n1);
-	memcpy(sql + n1, map_envelope, n2);
-	memcpy(sql + n1 + n2, map_store, n3 + 1);
 	rc = prepare(cat, sql, &st, "map a page", err);
 	if (rc != TFS_OK)
 		goto out;
@@ -1346,10 +1473,11 @@ stage(struct catalog *cat, enum item_kind kind, const char *base_url,
 	rc = step_done(cat, st, "map a page", err);
 	if (rc != TFS_OK)
 		goto out;
-	sqlite3_finalize(st);
+	release(cat, st);
 
 	rc = prepare(cat, "SELECT sum(change = 0), sum(change = 1),"
-	    " sum(change = 2) FROM temp.page", &st, "count a page", err);
+	    " sum(change = 2), min(date_created) FROM temp.page", &st,
+	    "count a page", err);
 	if (rc != TFS_OK)
 		goto out;
 	src = sqlite3_step(st);
@@ -1360,10 +1488,11 @@ stage(struct catalog *cat, enum item_kind kind, const char *base_url,
 	page->added = (size_t)sqlite3_column_int64(st, 0);
 	page->changed = (size_t)sqlite3_column_int64(st, 1);
 	page->known = (size_t)sqlite3_column_int64(st, 2);
+	page->oldest = sqlite3_column_type(st, 3) == SQLITE_NULL ? -1 :
+	    sqlite3_column_int64(st, 3);
 	rc = TFS_OK;
 out:
-	sqlite3_finalize(st);
-	free(sql);
+	release(cat, st);
 	return rc;
 }
 
@@ -1393,7 +1522,9 @@ catalog_ingest_page(struct catalog *cat, enum item_kind kind,
 	if (rc == TFS_OK)
 		rc = stage(cat, kind, base_url, page, err);
 	if (rc == TFS_OK)
-		rc = exec(cat, reset_sql, "reset changed items", err);
+		rc = run(cat, reset_sql, "reset changed items", err);
+	if (rc == TFS_OK)
+		rc = run(cat, reset_failures_sql, "reset changed items", err);
 	if (rc == TFS_OK)
 		rc = run_gen(cat, upsert_sql, generation,
 		    kind_info(kind)->envelope_listed, "store a page", err);
@@ -1401,8 +1532,7 @@ catalog_ingest_page(struct catalog *cat, enum item_kind kind,
 		rc = run_gen(cat, parts_sql, generation, 0, "update parts",
 		    err);
 	if (rc == TFS_OK)
-		rc = exec(cat, "DELETE FROM temp.raw; DELETE FROM temp.page",
-		    "clear staging", err);
+		rc = clear_staging(cat, err);
 	rc = tx_finish(cat, own, rc, err);
 	if (rc != TFS_OK)
 		memset(page, 0, sizeof(*page));
@@ -1435,7 +1565,7 @@ catalog_next_generation(struct catalog *cat, long long *gen,
 	*gen = sqlite3_column_int64(st, 0);
 	rc = step_done(cat, st, "count a generation", err);
 out:
-	sqlite3_finalize(st);
+	release(cat, st);
 	return rc;
 }
 
@@ -1460,11 +1590,39 @@ catalog_sweep(struct catalog *cat, enum item_kind kind,
 		*removed = (size_t)sqlite3_changes(cat->db);
 	/* Their failures go with them. */
 	if (rc == TFS_OK)
-		rc = exec(cat, "DELETE FROM failures WHERE NOT EXISTS (SELECT 1"
+		rc = run(cat, "DELETE FROM failures WHERE NOT EXISTS (SELECT 1"
 		    " FROM items AS i WHERE i.sid = failures.sid AND"
 		    " i.part = failures.part)", "sweep failures", err);
 out:
-	sqlite3_finalize(st);
+	release(cat, st);
+	return rc;
+}
+
+int
+catalog_oldest_unfinished(struct catalog *cat, enum item_kind kind,
+    long long since, long long *date, struct tfs_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, src;
+
+	*date = -1;
+	/* items_order: only the items created since are looked at. */
+	rc = prepare(cat, "SELECT date_created FROM items WHERE kind = ?1"
+	    " AND date_created >= ?2 AND part = 0 AND tfs_state(status) = ?3"
+	    " ORDER BY date_created LIMIT 1", &st, "find unfinished items",
+	    err);
+	if (rc != TFS_OK)
+		goto out;
+	(void)sqlite3_bind_int(st, 1, (int)kind);
+	(void)sqlite3_bind_int64(st, 2, since);
+	(void)sqlite3_bind_int(st, 3, STATE_PROCESSING);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW)
+		*date = sqlite3_column_int64(st, 0);
+	rc = src == SQLITE_ROW || src == SQLITE_DONE ? TFS_OK :
+	    db_error(cat, src, "find unfinished items", err);
+out:
+	release(cat, st);
 	return rc;
 }
 
@@ -1588,7 +1746,7 @@ catalog_get(struct catalog *cat, const char *sid, int part,
 	}
 	rc = row_item(cat, st, out, err);
 out:
-	sqlite3_finalize(st);
+	release(cat, st);
 	return rc;
 }
 
@@ -1651,7 +1809,7 @@ iterate(struct catalog *cat, const char *sql, long long p6,
 	}
 	rc = TFS_OK;
 out:
-	sqlite3_finalize(st);
+	release(cat, st);
 	free(batch);
 	return rc;
 }
@@ -1677,10 +1835,12 @@ catalog_foreach_keycheck(struct catalog *cat, int recheck,
     int (*fn)(const struct item *it, void *arg), void *arg,
     struct tfs_error *err)
 {
-	/* ?6: the key_state values to look at again (0, or 0 and 2). */
+	/* ?6: the key_state values to look at again (0, or 0 and 2);
+	 * the terms of items_keycheck as it spells them, for its use. */
 	return iterate(cat, "SELECT " ITEM_COLUMNS " FROM items"
 	    " WHERE status = 'completed' AND media_known = 1"
-	    " AND enc_scheme <> 0 AND key_state IN (0, ?6)"
+	    " AND enc_scheme <> 0 AND key_state <> 1"
+	    " AND key_state IN (0, ?6)"
 	    " AND (date_created, sid, part) > (?2, ?3, ?4)"
 	    " ORDER BY date_created, sid, part LIMIT ?5", recheck ? 2 : 0,
 	    fn, arg, err);
@@ -1748,7 +1908,7 @@ main_kind(struct catalog *cat, const char *sid, int *kind,
 	*kind = sqlite3_column_int(st, 0);
 	rc = TFS_OK;
 out:
-	sqlite3_finalize(st);
+	release(cat, st);
 	return rc;
 }
 
@@ -1833,7 +1993,7 @@ catalog_set_media(struct catalog *cat, const char *sid, int part,
 		rc = sid_part_exec(cat, "DELETE FROM failures WHERE sid = ?1"
 		    " AND part = ?2", sid, part, "clear a failure", err);
 out:
-	sqlite3_finalize(st);
+	release(cat, st);
 	if (tx)
 		rc = tx_finish(cat, own, rc, err);
 	return rc;
@@ -1855,7 +2015,7 @@ sid_part_exec3(struct catalog *cat, const char *sql, const char *sid,
 	if (sqlite3_bind_parameter_count(st) >= 3)
 		(void)sqlite3_bind_int64(st, 3, n);
 	rc = step_done(cat, st, what, err);
-	sqlite3_finalize(st);
+	release(cat, st);
 	return rc;
 }
 
@@ -1897,7 +2057,7 @@ catalog_fail(struct catalog *cat, const char *sid, int part,
 	(void)sqlite3_bind_int(st, 6, BACKOFF_FIRST);
 	(void)sqlite3_bind_int(st, 7, BACKOFF_CAP);
 	rc = step_done(cat, st, "record a failure", err);
-	sqlite3_finalize(st);
+	release(cat, st);
 	return rc;
 }
 
@@ -1929,7 +2089,7 @@ catalog_add_part(struct catalog *cat, const char *sid, int part,
 	(void)sqlite3_bind_int(st, 2, part);
 	(void)sqlite3_bind_text(st, 3, media_url, -1, SQLITE_STATIC);
 	rc = step_done(cat, st, "add a part", err);
-	sqlite3_finalize(st);
+	release(cat, st);
 	return rc;
 }
 
@@ -1981,7 +2141,7 @@ catalog_foreach_failure(struct catalog *cat,
 	}
 	rc = src == SQLITE_ROW || src == SQLITE_DONE ? TFS_OK :
 	    db_error(cat, src, "list failures", err);
-	sqlite3_finalize(st);
+	release(cat, st);
 	return rc;
 }
 
@@ -2004,7 +2164,7 @@ catalog_product_set(struct catalog *cat, enum kind_product product,
 	(void)sqlite3_bind_text(st, 5, p->detail, -1, SQLITE_STATIC);
 	(void)sqlite3_bind_int64(st, 6, p->skipped);
 	rc = step_done(cat, st, "record a product's sync", err);
-	sqlite3_finalize(st);
+	release(cat, st);
 	return rc;
 }
 
@@ -2032,7 +2192,7 @@ catalog_product_get(struct catalog *cat, enum kind_product product,
 	}
 	rc = src == SQLITE_ROW || src == SQLITE_DONE ? TFS_OK :
 	    db_error(cat, src, "read a product's sync", err);
-	sqlite3_finalize(st);
+	release(cat, st);
 	return rc;
 }
 
@@ -2081,7 +2241,7 @@ catalog_count(struct catalog *cat, enum item_kind kind,
 	out->failing = (size_t)sqlite3_column_int64(st, 7);
 	rc = TFS_OK;
 out:
-	sqlite3_finalize(st);
+	release(cat, st);
 	return rc;
 }
 
@@ -2106,7 +2266,7 @@ catalog_meta_set(struct catalog *cat, const char *key, const char *value,
 	(void)sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
 	rc = step_done(cat, st, "store state", err);
 out:
-	sqlite3_finalize(st);
+	release(cat, st);
 	return rc;
 }
 
@@ -2147,7 +2307,7 @@ catalog_meta_get(struct catalog *cat, const char *key, char *value,
 	memcpy(value, t, n + 1);
 	rc = TFS_OK;
 out:
-	sqlite3_finalize(st);
+	release(cat, st);
 	return rc;
 }
 
@@ -2159,7 +2319,7 @@ catalog_begin(struct catalog *cat, struct tfs_error *err)
 	if (!sqlite3_get_autocommit(cat->db))
 		return tfs_error_set(err, TFS_ERR_USAGE, "catalog_begin: a "
 		    "transaction is already open");
-	return exec(cat, "BEGIN IMMEDIATE", "start a transaction", err);
+	return run(cat, "BEGIN IMMEDIATE", "start a transaction", err);
 }
 
 int
@@ -2167,7 +2327,7 @@ catalog_commit(struct catalog *cat, struct tfs_error *err)
 {
 	int rc;
 
-	rc = exec(cat, "COMMIT", "commit", err);
+	rc = run(cat, "COMMIT", "commit", err);
 	if (rc != TFS_OK)
 		catalog_rollback(cat);
 	return rc;

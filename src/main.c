@@ -441,50 +441,6 @@ sync_problems(struct catalog *cat, const struct sync_report *rep,
 	return rc;
 }
 
-/*
- * Whether this sync may list incrementally (newest first, up to what is
- * known: few requests, but no deletions seen): not when asked for a full
- * one (asked > 0), when asked for an incremental one (asked < 0), else
- * unless no full listing was ever made or the last is every seconds old
- * (every 0: never by age).
- */
-static int
-incremental_now(struct catalog *cat, int asked, long every)
-{
-	char v[32];
-	long long last;
-
-	if (asked != 0)
-		return asked < 0;
-	if (catalog_meta_get(cat, "last_full_sync", v, sizeof(v), NULL) !=
-	    TFS_OK)
-		return 0;
-	last = strtoll(v, NULL, 10);
-	return every <= 0 || (long long)time(NULL) - last < every;
-}
-
-/* After a full listing of everything offered: when it was, for the next
- * incremental_now. */
-static int
-note_full_sync(struct catalog *cat, const struct sync_options *o,
-    const struct sync_report *rep, struct tfs_error *err)
-{
-	const struct kind_info *ki;
-	char v[32];
-	int k;
-
-	if (o->incremental)
-		return TFS_OK;
-	for (k = 1; k <= ITEM_KINDS; k++) {
-		ki = kind_info((enum item_kind)k);
-		if (!rep->kind[k].complete &&
-		    !rep->product[ki->product].unavailable)
-			return TFS_OK;
-	}
-	(void)snprintf(v, sizeof(v), "%lld", (long long)time(NULL));
-	return catalog_meta_set(cat, "last_full_sync", v, err);
-}
-
 static int
 run_sync(const struct cli *cli)
 {
@@ -498,8 +454,11 @@ run_sync(const struct cli *cli)
 	rc = session_open(cli, 1, &s, &err);
 	if (rc == TFS_OK) {
 		cli_progress_init(&ps);
-		o.incremental = incremental_now(s.cat, cli->listing,
-		    FULL_SYNC_EVERY);
+		/* Incremental, but a kind whose last whole listing is a
+		 * day old (or never made) is listed whole: --full always,
+		 * --incremental only when never made. */
+		o.incremental = cli->listing != 1;
+		o.full_every = cli->listing < 0 ? 0 : FULL_SYNC_EVERY;
 		o.page_size = cli->account.page_size;
 		o.region = cli->account.region;
 		o.retry_all = 1;	/* asked for now: no backoff */
@@ -507,8 +466,6 @@ run_sync(const struct cli *cli)
 		o.arg = &ps;
 		rc = sync_run(s.cat, s.media, &o, &rep, &err);
 		cli_progress_end(&ps);
-		if (rc == TFS_OK)
-			rc = note_full_sync(s.cat, &o, &rep, &err);
 		if (rc == TFS_OK)
 			rc = sync_summary(s.cat, &rep, &err);
 		if (rc == TFS_OK)
@@ -732,14 +689,11 @@ refresh_catalog(void *arg, const atomic_int *cancel,
 	o.cancel = cancel;
 	o.progress = progress;
 	o.arg = parg;
-	if (rc == TFS_OK)
-		o.incremental = incremental_now(cat, 0,
-		    m->cli->mount.full_refresh);
+	o.incremental = 1;
+	o.full_every = m->cli->mount.full_refresh;
 	/* The mount's own media: its signed URLs serve both. */
 	if (rc == TFS_OK)
 		rc = sync_run(cat, m->media, &o, &rep, err);
-	if (rc == TFS_OK)
-		rc = note_full_sync(cat, &o, &rep, err);
 	catalog_close(cat);
 	return rc;
 }

@@ -647,10 +647,13 @@ envelope_of(const struct item *it, const struct http_response *resp,
 /*
  * CBC: the padding of the last block says the plaintext size. tail
  * holds the object's last min(32, size) bytes. -1 if no key opens it.
+ * *key_state: whether a key of ours opened it (1) or none did (2), so the
+ * sync's key check need not unwrap it a second time.
  */
 static long long
 cbc_plain_size(const struct media *m, const struct item *it,
-    const struct envelope *env, const unsigned char *tail, long long size)
+    const struct envelope *env, const unsigned char *tail, long long size,
+    int *key_state)
 {
 	struct crypto_cek cek = { { 0 }, 0 };
 	struct crypto_cbc *cbc = NULL;
@@ -663,8 +666,10 @@ cbc_plain_size(const struct media *m, const struct item *it,
 	if (keyring_unwrap(m->keys, env, &cek, NULL, NULL) != TFS_OK) {
 		log_msg(TFS_LOG_INFO, "%s: no key opens its content key; its "
 		    "size stays unknown", it->sid);
+		*key_state = 2;
 		return -1;
 	}
+	*key_state = 1;
 	if (crypto_cbc_new(&cbc, &cek) == TFS_OK &&
 	    crypto_cbc_decrypt(cbc, size == CRYPTO_BLOCK ? env->iv : tail,
 	    tail + (size == CRYPTO_BLOCK ? 0 : CRYPTO_BLOCK), CRYPTO_BLOCK,
@@ -747,7 +752,8 @@ cbc_sizes(const struct media *m, struct item *it, const struct tail *tail,
 		return tfs_error_set(err, TFS_ERR_INTEGRITY, "%s: %lld bytes "
 		    "is not whole AES blocks: the object is truncated or not "
 		    "AES-CBC", it->sid, size);
-	padded = whole ? cbc_plain_size(m, it, env, tail->b, size) : -1;
+	padded = whole ? cbc_plain_size(m, it, env, tail->b, size,
+	    &it->key_state) : -1;
 	if (stated >= 0 && (stated > size || size - stated < 1 ||
 	    size - stated > CRYPTO_BLOCK || (padded >= 0 &&
 	    padded != stated)))

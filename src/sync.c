@@ -7,7 +7,13 @@
  * others sync; an item whose media cannot be probed is recorded against
  * that item (class, detail, backoff) while the others are probed. Only
  * the catalog itself failing (disk, memory) stops a sync.
+ *
+ * Probes run on worker threads (media is made for that); the catalog is
+ * only ever touched by the thread that called sync_run, which hands out
+ * the probes and records what they found.
  */
+#include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,9 +28,6 @@
 
 /* More pages than this for one kind is a server paging in circles. */
 #define SYNC_MAX_PAGES 100000
-/* A product whose media answers this many network failures in a row is
- * down: its other items wait for the next sync. */
-#define SYNC_NETWORK_STREAK 5
 
 const char *
 sync_kind_name(enum item_kind kind)
@@ -72,6 +75,73 @@ report_progress(const struct sync_options *o, struct sync_progress *p)
 {
 	if (o->progress != NULL)
 		o->progress(p, o->arg);
+}
+
+/*
+ * Writes of one row each (a probe's findings, a key check) grouped into
+ * transactions of up to SYNC_BATCH rows, held at most SYNC_BATCH_MS:
+ * a commit per row was a tenth of a first sync's time, and another
+ * writer (a mount's refresh, a sync) waits for the lock only briefly.
+ */
+#define SYNC_BATCH 256
+#define SYNC_BATCH_MS 1000
+
+struct batch {
+	struct catalog *cat;
+	int open;
+	size_t n;
+	struct timespec since;		/* CLOCK_MONOTONIC */
+};
+
+static long long
+ms_since(const struct timespec *t)
+{
+	struct timespec now;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &now);
+	return (long long)(now.tv_sec - t->tv_sec) * 1000 +
+	    (now.tv_nsec - t->tv_nsec) / 1000000;
+}
+
+/* Before a write: a transaction open. */
+static int
+batch_begin(struct batch *b, struct tfs_error *err)
+{
+	int rc;
+
+	if (b->open)
+		return TFS_OK;
+	rc = catalog_begin(b->cat, err);
+	if (rc != TFS_OK)
+		return rc;
+	b->open = 1;
+	b->n = 0;
+	(void)clock_gettime(CLOCK_MONOTONIC, &b->since);
+	return TFS_OK;
+}
+
+/* Commit what is open if rc is TFS_OK, else undo it; rc or the commit's. */
+static int
+batch_end(struct batch *b, int rc, struct tfs_error *err)
+{
+	if (!b->open)
+		return rc;
+	b->open = 0;
+	if (rc == TFS_OK)
+		return catalog_commit(b->cat, err);
+	catalog_rollback(b->cat);
+	return rc;
+}
+
+/* After n writes: commit when the batch is full or old enough. */
+static int
+batch_wrote(struct batch *b, size_t n, struct tfs_error *err)
+{
+	b->n += n;
+	if (b->open && (b->n >= SYNC_BATCH || ms_since(&b->since) >=
+	    SYNC_BATCH_MS))
+		return batch_end(b, TFS_OK, err);
+	return TFS_OK;
 }
 
 /* A product failed: the first failure of a sync is the one kept. */
@@ -125,6 +195,44 @@ seen_add(struct seen *s, const char *url)
 	return 0;
 }
 
+/* The catalog's meta key of kind's last whole listing. */
+static void
+full_key(enum item_kind kind, char *key, size_t cap)
+{
+	(void)snprintf(key, cap, "last_full.%s", kind_info(kind)->id);
+}
+
+/*
+ * Whether kind is to be listed whole this time: never listed whole, or
+ * last listed whole every seconds ago or more (every > 0).
+ */
+static int
+full_due(struct catalog *cat, enum item_kind kind, long long every,
+    int *due, struct tfs_error *err)
+{
+	struct tfs_error e = { 0, "" };
+	char key[64], val[32], *end;
+	long long t;
+	int rc;
+
+	*due = 1;
+	full_key(kind, key, sizeof(key));
+	rc = catalog_meta_get(cat, key, val, sizeof(val), &e);
+	/* Never, or not a time we wrote: list it all. */
+	if (rc == TFS_ERR_RANGE || rc == TFS_ERR_USAGE)
+		return TFS_OK;
+	if (rc != TFS_OK) {
+		*err = e;
+		return rc;
+	}
+	errno = 0;
+	t = strtoll(val, &end, 10);
+	if (errno != 0 || end == val || *end != '\0')
+		return TFS_OK;
+	*due = every > 0 && (long long)time(NULL) - t >= every;
+	return TFS_OK;
+}
+
 /* Fetch one page of kind and store it; *fatal when the catalog failed. */
 static int
 list_page(struct catalog *cat, struct media *m,
@@ -157,15 +265,18 @@ list_page(struct catalog *cat, struct media *m,
 }
 
 /*
- * List every page of kind into the catalog, newest first. Page links are
- * checked (twilio_page_url) and never followed twice. A failure that is
- * the API's is returned for the caller to record against the product;
- * *fatal says the catalog failed instead.
+ * List every page of kind into the catalog, newest first (or, when
+ * incremental, down to the first page with nothing new or changed that
+ * is no newer than unfinished, the oldest item not finished upstream; -1:
+ * none). Page links are checked (twilio_page_url) and never followed
+ * twice. A failure that is the API's is returned for the caller to
+ * record against the product; *fatal says the catalog failed instead.
  */
 static int
 list_kind(struct catalog *cat, struct media *m,
     const struct sync_options *o, enum item_kind kind, long long gen,
-    struct sync_kind_report *r, int *fatal, struct tfs_error *err)
+    int incremental, long long unfinished, struct sync_kind_report *r,
+    int *fatal, struct tfs_error *err)
 {
 	struct sync_progress prog = { kind, 0, 0, 0, 0, 0 };
 	const char *name = sync_kind_name(kind);
@@ -207,7 +318,9 @@ list_kind(struct catalog *cat, struct media *m,
 			r->complete = 1;
 			break;
 		}
-		if (o->incremental && page.added == 0 && page.changed == 0)
+		if (incremental && page.added == 0 && page.changed == 0 &&
+		    (unfinished < 0 || (page.oldest >= 0 &&
+		    page.oldest <= unfinished)))
 			break;
 		rc = twilio_page_url(media_api(m), kind, page.next, url,
 		    sizeof(url), err);
@@ -227,9 +340,10 @@ sync_kind(struct catalog *cat, struct media *m,
 	const struct kind_info *ki = kind_info(kind);
 	struct sync_kind_report *r = &rep->kind[kind];
 	struct tfs_error e = { 0, "" };
-	char detail[TFS_ERROR_DETAIL];
+	char detail[TFS_ERROR_DETAIL], key[64], val[32];
+	long long unfinished = -1;
 	size_t removed;
-	int rc, fatal;
+	int rc, fatal, full = 1;
 
 	/* Refused for the product's other kind: refused for this one too.
 	 * Any other failure (a bad link, a bad page) is that kind's own. */
@@ -246,7 +360,16 @@ sync_kind(struct catalog *cat, struct media *m,
 		    "unavailable", detail);
 		return TFS_OK;
 	}
-	rc = list_kind(cat, m, o, kind, gen, r, &fatal, &e);
+	rc = TFS_OK;
+	if (o->incremental)
+		rc = full_due(cat, kind, o->full_every, &full, err);
+	if (rc == TFS_OK && !full)
+		rc = catalog_oldest_unfinished(cat, kind, (long long)time(NULL)
+		    - SYNC_UNFINISHED_WINDOW, &unfinished, err);
+	if (rc != TFS_OK)
+		return rc;
+	r->full = full;
+	rc = list_kind(cat, m, o, kind, gen, !full, unfinished, r, &fatal, &e);
 	if (rc != TFS_OK && (fatal || rc == TFS_ERR_NOMEM)) {
 		*err = e;
 		return rc;
@@ -261,6 +384,10 @@ sync_kind(struct catalog *cat, struct media *m,
 		return TFS_OK;
 	rc = catalog_sweep(cat, kind, gen, &removed, err);
 	r->removed = removed;
+	full_key(kind, key, sizeof(key));
+	(void)snprintf(val, sizeof(val), "%lld", (long long)time(NULL));
+	if (rc == TFS_OK)
+		rc = catalog_meta_set(cat, key, val, err);
 	return rc;
 }
 
@@ -287,76 +414,142 @@ collect(const struct item *it, void *arg)
 	return 0;
 }
 
+/* One probe: what a worker is given, and what it found. */
+struct probe_job {
+	struct item it;
+	size_t parts;		/* operator results (a transcript) */
+	int code;		/* media_probe's */
+	struct tfs_error e;
+	int listed;		/* from the pending list, not a part */
+	struct probe_job *next;
+};
+
+/* The workers and their two queues (under mu). */
+struct probers {
+	pthread_mutex_t mu;
+	pthread_cond_t work;	/* a job queued, or stop */
+	pthread_cond_t done;	/* a job finished */
+	struct probe_job *todo, *todo_tail;
+	struct probe_job *fin, *fin_tail;
+	int stop;
+	struct media *m;
+};
+
+static void
+job_append(struct probe_job **head, struct probe_job **tail,
+    struct probe_job *j)
+{
+	j->next = NULL;
+	if (*tail != NULL)
+		(*tail)->next = j;
+	else
+		*head = j;
+	*tail = j;
+}
+
+/* Probe what is queued until told to stop; no catalog here. */
+static void *
+probe_worker(void *arg)
+{
+	struct probers *pw = arg;
+	struct probe_job *j;
+
+	pthread_mutex_lock(&pw->mu);
+	for (;;) {
+		while (pw->todo == NULL && !pw->stop)
+			pthread_cond_wait(&pw->work, &pw->mu);
+		if (pw->todo == NULL)
+			break;
+		j = pw->todo;
+		pw->todo = j->next;
+		if (pw->todo == NULL)
+			pw->todo_tail = NULL;
+		pthread_mutex_unlock(&pw->mu);
+		tfs_error_clear(&j->e);
+		j->parts = 0;
+		/* Whatever the probe learns of the key, it says here. */
+		j->it.key_state = 0;
+		j->code = media_probe(pw->m, &j->it, &j->parts, &j->e);
+		pthread_mutex_lock(&pw->mu);
+		job_append(&pw->fin, &pw->fin_tail, j);
+		pthread_cond_signal(&pw->done);
+	}
+	pthread_mutex_unlock(&pw->mu);
+	return NULL;
+}
+
 /*
- * Probe (sid, part) and record what it told, or that it failed (class,
- * detail, backoff). *code gets the item's outcome; only a failure of the
- * catalog itself is returned.
+ * Make the operator results of a transcript just probed known to the
+ * catalog, and queue them for probing: each part is a row of its own,
+ * pending and retried on its own.
  */
 static int
-probe_record(struct catalog *cat, struct media *m,
-    struct item *it, size_t *parts, struct sync_report *rep, int *code,
-    struct tfs_error *e, struct tfs_error *err)
+queue_parts(struct catalog *cat, struct media *m, const struct probe_job *j,
+    struct pending *parts, struct tfs_error *err)
 {
+	struct item part;
+	size_t i;
+	int rc = TFS_OK;
+
+	for (i = 1; rc == TFS_OK && i <= j->parts; i++) {
+		part = j->it;
+		part.part = (int)i;
+		envelope_init(&part.env);
+		part.media_known = 0;
+		part.fail_class[0] = '\0';
+		if (twilio_media_api_url(media_api(m), part.kind, part.sid,
+		    part.part, part.media_url, sizeof(part.media_url)) !=
+		    TFS_OK)
+			break;
+		rc = catalog_add_part(cat, part.sid, part.part,
+		    part.media_url, err);
+		if (rc == TFS_OK && collect(&part, parts) != 0)
+			rc = tfs_error_set(err, TFS_ERR_NOMEM, "out of memory");
+	}
+	return rc;
+}
+
+/*
+ * Record what a probe told, or that it failed (class, detail, backoff);
+ * j->code becomes the item's outcome. Only a failure of the catalog
+ * itself is returned.
+ */
+static int
+record_probe(struct catalog *cat, struct media *m, struct probe_job *j,
+    struct sync_report *rep, struct pending *parts, struct tfs_error *err)
+{
+	struct item *it = &j->it;
 	int rc;
 
-	tfs_error_clear(e);
-	*code = media_probe(m, it, parts, e);
-	if (*code == TFS_OK) {
+	if (j->code == TFS_OK) {
 		rc = catalog_set_media(cat, it->sid, it->part, it->part > 0 ?
-		    it->media_url : NULL, &it->env, it->etag, e);
+		    it->media_url : NULL, &it->env, it->etag, &j->e);
+		/* A probe that unwrapped the key (CBC padding) spares the
+		 * key check its RSA. */
+		if (rc == TFS_OK && (it->key_state == 1 || it->key_state == 2))
+			rc = catalog_set_key_state(cat, it->sid, it->part,
+			    it->key_state, &j->e);
 		if (rc == TFS_OK) {
 			rep->kind[it->kind].probed++;
-			return TFS_OK;
+			return queue_parts(cat, m, j, parts, err);
 		}
 		/* Gone meanwhile (swept by another process), or an
 		 * envelope we cannot keep: this item's failure. */
 		if (rc == TFS_ERR_IO || rc == TFS_ERR_NOMEM) {
-			*err = *e;
+			*err = j->e;
 			return rc;
 		}
-		*code = rc;
+		j->code = rc;
 	}
-	if (*code == TFS_ERR_NOMEM) {
-		*err = *e;
-		return *code;
+	if (j->code == TFS_ERR_NOMEM) {
+		*err = j->e;
+		return j->code;
 	}
 	rep->kind[it->kind].probe_failed++;
 	log_msg(TFS_LOG_WARN, "%s%s: media not probed: %s", it->sid,
-	    it->part > 0 ? " (operator result)" : "", e->detail);
-	return catalog_fail(cat, it->sid, it->part, sync_error_class(*code),
-	    e->detail, (long long)time(NULL), err);
-}
-
-/*
- * Probe one item and, for a transcript, each of its operator results:
- * each part is a row of its own, pending and retried on its own.
- */
-static int
-probe_one(struct catalog *cat, struct media *m, struct item *it,
-    struct sync_report *rep, int *code, struct tfs_error *e,
-    struct tfs_error *err)
-{
-	struct item part;
-	size_t parts = 0, i;
-	int rc, part_code;
-
-	rc = probe_record(cat, m, it, &parts, rep, code, e, err);
-	for (i = 1; rc == TFS_OK && *code == TFS_OK && i <= parts; i++) {
-		part = *it;
-		part.part = (int)i;
-		envelope_init(&part.env);
-		part.media_known = 0;
-		if (twilio_media_api_url(media_api(m), it->kind, it->sid,
-		    part.part, part.media_url, sizeof(part.media_url)) !=
-		    TFS_OK)
-			break;
-		rc = catalog_add_part(cat, it->sid, part.part, part.media_url,
-		    err);
-		if (rc == TFS_OK)
-			rc = probe_record(cat, m, &part, &(size_t){ 0 }, rep,
-			    &part_code, e, err);
-	}
-	return rc;
+	    it->part > 0 ? " (operator result)" : "", j->e.detail);
+	return catalog_fail(cat, it->sid, it->part, sync_error_class(j->code),
+	    j->e.detail, (long long)time(NULL), err);
 }
 
 /* Whether it's product refused us this sync, or its media are down. */
@@ -418,37 +611,297 @@ fresh_first(struct pending *p)
 	return TFS_OK;
 }
 
+/* The state of one round of probing, on the sync_run thread. */
+struct probe_run {
+	struct catalog *cat;
+	struct media *m;
+	const struct sync_options *o;
+	struct sync_report *rep;
+	struct probers pw;
+	struct pending p;		/* pending items, in order */
+	struct pending parts;		/* operator results found since */
+	size_t next, next_part;		/* the next of each to give */
+	struct probe_job *spare;	/* jobs not in use */
+	struct batch batch;		/* what is recorded, uncommitted */
+	size_t busy;			/* jobs queued or being probed */
+	int threads;			/* workers running */
+	int limit;			/* probes at once, <= threads */
+	int good;			/* successes since limit changed */
+	int streak[KIND_PRODUCTS];
+	struct sync_progress prog;
+};
+
+static int
+probe_threads(const struct sync_options *o)
+{
+	if (o->probe_threads <= 0)
+		return SYNC_PROBE_THREADS;
+	return o->probe_threads > SYNC_PROBE_THREADS_MAX ?
+	    SYNC_PROBE_THREADS_MAX : o->probe_threads;
+}
+
+/*
+ * Network failures (429s that outlasted their Retry-After retries,
+ * 5xx, drops) halve the probes at once: every worker would otherwise
+ * keep asking a server that asks us to slow down. As many successes as
+ * probes at once earn one more, up to the threads there are.
+ */
+static void
+pace(struct probe_run *pr, int code)
+{
+	if (code == TFS_ERR_NETWORK || code == TFS_ERR_EXPIRED) {
+		pr->good = 0;
+		if (pr->limit > 1) {
+			pr->limit /= 2;
+			log_msg(TFS_LOG_INFO, "media: network failures; "
+			    "probing %d at a time", pr->limit);
+		}
+	} else if (code == TFS_OK && pr->limit < pr->threads &&
+	    ++pr->good >= pr->limit) {
+		pr->good = 0;
+		pr->limit++;
+	}
+}
+
+/* The next item to probe into j, or 0 when nothing is left to hand out
+ * (items of a product that is down are passed over, counted done). */
+static int
+next_job(struct probe_run *pr, struct probe_job *j)
+{
+	const struct item *it;
+
+	while (pr->next_part < pr->parts.n || pr->next < pr->p.n) {
+		if (pr->next_part < pr->parts.n) {
+			it = &pr->parts.v[pr->next_part++];
+			j->listed = 0;
+		} else {
+			it = &pr->p.v[pr->next++];
+			j->listed = 1;
+		}
+		if (!product_down(pr->rep, it)) {
+			j->it = *it;
+			return 1;
+		}
+		if (j->listed) {
+			pr->prog.kind = it->kind;
+			pr->prog.done++;
+			report_progress(pr->o, &pr->prog);
+		}
+	}
+	return 0;
+}
+
+/* Queue probes while there is room (none after a failure or cancel). */
+static void
+hand_out(struct probe_run *pr, int rc)
+{
+	struct probe_job *j;
+
+	while (rc == TFS_OK && !cancelled(pr->o) && pr->spare != NULL &&
+	    pr->busy < (size_t)pr->limit) {
+		j = pr->spare;
+		if (!next_job(pr, j))
+			break;
+		pr->spare = j->next;
+		pthread_mutex_lock(&pr->pw.mu);
+		job_append(&pr->pw.todo, &pr->pw.todo_tail, j);
+		pthread_cond_signal(&pr->pw.work);
+		pthread_mutex_unlock(&pr->pw.mu);
+		pr->busy++;
+	}
+}
+
+/*
+ * Wait for finished probes and record them (rc: the sync's state so far;
+ * after a failure they are only taken back). The batch is committed when
+ * due, and while waiting once it is SYNC_BATCH_MS old: a stalled probe
+ * does not keep the catalog locked.
+ */
+static int
+record_finished(struct probe_run *pr, int rc, struct tfs_error *err)
+{
+	struct probe_job *fin, *j;
+	struct timespec until;
+	size_t n = 0;
+
+	pthread_mutex_lock(&pr->pw.mu);
+	while (pr->pw.fin == NULL) {
+		if (!pr->batch.open) {
+			pthread_cond_wait(&pr->pw.done, &pr->pw.mu);
+			continue;
+		}
+		until = pr->batch.since;
+		until.tv_sec += SYNC_BATCH_MS / 1000;
+		until.tv_nsec += (SYNC_BATCH_MS % 1000) * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		if (pthread_cond_timedwait(&pr->pw.done, &pr->pw.mu,
+		    &until) == ETIMEDOUT && pr->pw.fin == NULL) {
+			pthread_mutex_unlock(&pr->pw.mu);
+			rc = batch_end(&pr->batch, rc, err);
+			pthread_mutex_lock(&pr->pw.mu);
+		}
+	}
+	fin = pr->pw.fin;
+	pr->pw.fin = pr->pw.fin_tail = NULL;
+	pthread_mutex_unlock(&pr->pw.mu);
+	if (rc == TFS_OK)
+		rc = batch_begin(&pr->batch, err);
+	while (fin != NULL) {
+		j = fin;
+		fin = j->next;
+		pr->busy--;
+		if (rc == TFS_OK)
+			rc = record_probe(pr->cat, pr->m, j, pr->rep,
+			    &pr->parts, err);
+		n++;
+		if (rc == TFS_OK) {
+			pace(pr, j->code);
+			if (j->listed)
+				note_probe(pr->rep, &j->it, j->code,
+				    pr->streak, j->e.detail);
+		}
+		if (j->listed) {
+			pr->prog.kind = j->it.kind;
+			pr->prog.done++;
+			report_progress(pr->o, &pr->prog);
+		}
+		j->next = pr->spare;
+		pr->spare = j;
+	}
+	if (rc == TFS_OK)
+		rc = batch_wrote(&pr->batch, n, err);
+	return rc;
+}
+
+/* The workers' lock and conditions (done waits on CLOCK_MONOTONIC). */
+static int
+probers_init(struct probers *pw, struct tfs_error *err)
+{
+	pthread_condattr_t ca;
+	int ok;
+
+	if (pthread_condattr_init(&ca) != 0)
+		return tfs_error_set(err, TFS_ERR_NOMEM, "cannot make a lock");
+	ok = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0;
+	if (ok && pthread_mutex_init(&pw->mu, NULL) != 0)
+		ok = 0;
+	else if (ok && pthread_cond_init(&pw->work, NULL) != 0) {
+		pthread_mutex_destroy(&pw->mu);
+		ok = 0;
+	} else if (ok && pthread_cond_init(&pw->done, &ca) != 0) {
+		pthread_cond_destroy(&pw->work);
+		pthread_mutex_destroy(&pw->mu);
+		ok = 0;
+	}
+	pthread_condattr_destroy(&ca);
+	return ok ? TFS_OK : tfs_error_set(err, TFS_ERR_NOMEM, "cannot make "
+	    "a lock");
+}
+
+/* Start up to n workers; how many started is in pr->threads. */
+static int
+start_workers(struct probe_run *pr, pthread_t *tid, int n,
+    struct tfs_error *err)
+{
+	for (pr->threads = 0; pr->threads < n; pr->threads++)
+		if (pthread_create(&tid[pr->threads], NULL, probe_worker,
+		    &pr->pw) != 0)
+			break;
+	if (pr->threads == 0)
+		return tfs_error_set(err, TFS_ERR_NOMEM, "cannot start a "
+		    "thread to probe media");
+	pr->limit = pr->threads;
+	return TFS_OK;
+}
+
+static void
+stop_workers(struct probe_run *pr, pthread_t *tid)
+{
+	int i;
+
+	pthread_mutex_lock(&pr->pw.mu);
+	pr->pw.stop = 1;
+	pthread_cond_broadcast(&pr->pw.work);
+	pthread_mutex_unlock(&pr->pw.mu);
+	for (i = 0; i < pr->threads; i++)
+		(void)pthread_join(tid[i], NULL);
+}
+
+/*
+ * Probe every pending item (fresh ones first), probe_threads at once.
+ * Workers only probe; this thread hands out the items, records what the
+ * probes found (and the parts they found, which it then hands out too),
+ * keeps the streaks and reports progress. A catalog failure or a cancel
+ * stops the handing out; the probes under way are waited for.
+ */
 static int
 probe_pending(struct catalog *cat, struct media *m,
     const struct sync_options *o, struct sync_report *rep,
     struct tfs_error *err)
 {
-	struct sync_progress prog = { 0, 1, 0, 0, 0, 0 };
-	struct pending p = { NULL, 0, 0 };
-	struct tfs_error ie;
-	int streak[KIND_PRODUCTS] = { 0 };
-	size_t i;
-	int rc, code;
+	struct probe_run pr;
+	struct probe_job *jobs = NULL;
+	pthread_t *tid = NULL;
+	int rc, i, n, sync_ok = 0;
 
+	memset(&pr, 0, sizeof(pr));
+	pr.cat = cat;
+	pr.batch.cat = cat;
+	pr.m = m;
+	pr.o = o;
+	pr.rep = rep;
+	pr.pw.m = m;
+	pr.prog.probing = 1;
 	rc = catalog_foreach_pending(cat, o->retry_all ? INT64_MAX :
-	    (long long)time(NULL), collect, &p, err);
+	    (long long)time(NULL), collect, &pr.p, err);
 	if (rc == TFS_OK)
-		rc = fresh_first(&p);
+		rc = fresh_first(&pr.p);
 	if (rc == TFS_ERR_NOMEM)
 		(void)tfs_error_set(err, rc, "out of memory");
-	prog.total = p.n;
-	for (i = 0; rc == TFS_OK && i < p.n && !cancelled(o); i++) {
-		if (!product_down(rep, &p.v[i])) {
-			rc = probe_one(cat, m, &p.v[i], rep, &code, &ie, err);
-			if (rc == TFS_OK)
-				note_probe(rep, &p.v[i], code, streak,
-				    ie.detail);
-		}
-		prog.kind = p.v[i].kind;
-		prog.done = i + 1;
-		report_progress(o, &prog);
+	pr.prog.total = pr.p.n;
+	if (rc != TFS_OK || pr.p.n == 0)
+		goto out;
+	n = probe_threads(o);
+	if ((size_t)n > pr.p.n)
+		n = (int)pr.p.n;
+	jobs = calloc((size_t)n, sizeof(*jobs));
+	tid = calloc((size_t)n, sizeof(*tid));
+	if (jobs == NULL || tid == NULL) {
+		rc = tfs_error_set(err, TFS_ERR_NOMEM, "out of memory");
+		goto out;
 	}
-	free(p.v);
+	for (i = 0; i < n; i++) {
+		jobs[i].next = pr.spare;
+		pr.spare = &jobs[i];
+	}
+	rc = probers_init(&pr.pw, err);
+	if (rc != TFS_OK)
+		goto out;
+	sync_ok = 1;
+	rc = start_workers(&pr, tid, n, err);
+	if (rc != TFS_OK)
+		goto out;
+	for (;;) {
+		hand_out(&pr, rc);
+		if (pr.busy == 0)
+			break;
+		rc = record_finished(&pr, rc, err);
+	}
+	rc = batch_end(&pr.batch, rc, err);
+	stop_workers(&pr, tid);
+out:
+	if (sync_ok) {
+		pthread_cond_destroy(&pr.pw.done);
+		pthread_cond_destroy(&pr.pw.work);
+		pthread_mutex_destroy(&pr.pw.mu);
+	}
+	free(tid);
+	free(jobs);
+	free(pr.parts.v);
+	free(pr.p.v);
 	return rc;
 }
 
@@ -466,6 +919,7 @@ struct key_check {
 	struct catalog *cat;
 	const struct keyring *keys;
 	struct key_memo memo;
+	struct batch batch;
 	size_t nokey;
 	struct tfs_error *err;
 };
@@ -497,7 +951,7 @@ static int
 check_key(const struct item *it, void *arg)
 {
 	struct key_check *kc = arg;
-	int state = key_state(kc, &it->env);
+	int state = key_state(kc, &it->env), rc;
 
 	if (state == 2) {
 		kc->nokey++;
@@ -507,8 +961,13 @@ check_key(const struct item *it, void *arg)
 	}
 	if (state == it->key_state)
 		return TFS_OK;
-	return catalog_set_key_state(kc->cat, it->sid, it->part, state,
-	    kc->err);
+	rc = batch_begin(&kc->batch, kc->err);
+	if (rc == TFS_OK)
+		rc = catalog_set_key_state(kc->cat, it->sid, it->part, state,
+		    kc->err);
+	if (rc == TFS_OK)
+		rc = batch_wrote(&kc->batch, 1, kc->err);
+	return rc;
 }
 
 /* Which encrypted items no key of ours opens (for status.json). */
@@ -525,12 +984,14 @@ check_keys(struct catalog *cat, struct media *m,
 	memset(&kc, 0, sizeof(kc));
 	kc.cat = cat;
 	kc.keys = media_keys(m);
+	kc.batch.cat = cat;
 	kc.err = err;
 	/* Items no key opened are tried again when someone asks for a
 	 * sync (keys may have been added), not at every refresh: one RSA
 	 * trial per key and item is too much every few minutes. */
 	rc = catalog_foreach_keycheck(cat, o->retry_all, check_key, &kc,
 	    err);
+	rc = batch_end(&kc.batch, rc, err);
 	OPENSSL_cleanse(&kc.memo, sizeof(kc.memo));
 	rep->nokey = kc.nokey;
 	return rc;

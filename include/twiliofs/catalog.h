@@ -9,7 +9,8 @@
  * user_version) and is migrated forward on open. No HTTP, no FUSE.
  *
  * A struct catalog is one connection: not shared between threads without
- * the caller's lock (later, fs opens one per thread).
+ * the caller's lock (later, fs opens one per thread). Its statements are
+ * prepared once per catalog and kept until catalog_close.
  */
 #ifndef TWILIOFS_CATALOG_H
 #define TWILIOFS_CATALOG_H
@@ -41,6 +42,8 @@ struct catalog_page {
 	size_t added;		/* not in the catalog before */
 	size_t changed;		/* known; status/date/envelope changed */
 	size_t known;		/* known and unchanged */
+	long long oldest;	/* the oldest date_created among the
+				 * records kept (Unix seconds); -1: none */
 	char next[ITEM_URL_MAX];	/* next page: meta.next_page_url, or
 					 * next_page_uri as given (relative);
 					 * "" when this was the last page */
@@ -72,6 +75,23 @@ int catalog_ingest_page(struct catalog *cat, enum item_kind kind,
 	const char *json, const char *base_url, long long generation,
 	struct catalog_page *page, struct tfs_error *err)
 	__attribute__((warn_unused_result));
+
+/*
+ * The date_created (Unix seconds) of the oldest item of kind not finished
+ * upstream (status processing, queued, …: kind_state_of) created at or
+ * after since, into *date; -1 when there is none. A listing that stops
+ * early must reach back that far to see it finish.
+ */
+int catalog_oldest_unfinished(struct catalog *cat, enum item_kind kind,
+	long long since, long long *date, struct tfs_error *err)
+	__attribute__((warn_unused_result));
+
+/*
+ * Rows visited by full scans (and automatic indexes) in this catalog's
+ * statements since it was opened: what a statement costs beyond its
+ * index lookups. For tests and benchmarks; never an error.
+ */
+long long catalog_scan_steps(struct catalog *cat);
 
 /* A new generation number for a full listing (monotonic, persisted). */
 int catalog_next_generation(struct catalog *cat, long long *gen,

@@ -3,7 +3,7 @@
  * sync.h - fill or refresh the catalog from the API: list every kind
  * (following both paging styles), remove what is gone upstream after a
  * complete listing, then probe the media of new or changed items for their
- * envelope and exact plaintext size.
+ * envelope and exact plaintext size, several at once.
  */
 #ifndef TWILIOFS_SYNC_H
 #define TWILIOFS_SYNC_H
@@ -23,20 +23,48 @@ struct sync_progress {
 	size_t done, total;	/* media probed so far / to probe (all) */
 };
 
+/* Media probed at once unless told (struct sync_options), and the most. */
+#define SYNC_PROBE_THREADS 8
+#define SYNC_PROBE_THREADS_MAX 32
+/* How far back an incremental listing reaches to see items finish. */
+#define SYNC_UNFINISHED_WINDOW (2 * 86400)
+
 struct sync_options {
 	/*
 	 * Stop listing a kind at the first page that holds nothing new or
 	 * changed (lists are newest first, so that page is the overlap
-	 * with what we know); no removal then, as not everything was seen.
+	 * with what we know) and that reaches back to the oldest item not
+	 * finished upstream (processing, queued) created in the last
+	 * SYNC_UNFINISHED_WINDOW seconds; no removal then, as not
+	 * everything was seen. A kind never listed whole, or whose last
+	 * whole listing is full_every seconds old, is listed whole all the
+	 * same. 0: every kind is listed whole (a full reconciliation).
 	 */
 	int incremental;
+	/*
+	 * With incremental: seconds between whole listings of a kind (those
+	 * find what was deleted upstream), e.g. 86400; 0: only a kind never
+	 * listed whole is. The time of each kind's last whole listing is in
+	 * the catalog (meta "last_full.<kind id>", Unix seconds).
+	 */
+	long long full_every;
+	/*
+	 * Media probed at once, each on a connection of its own: 0 means
+	 * SYNC_PROBE_THREADS, 1 one after the other; at most
+	 * SYNC_PROBE_THREADS_MAX. Fewer run while the media answer
+	 * network failures (429s that outlast their retries, 5xx, drops):
+	 * halved at each, one more after as many successes.
+	 */
+	int probe_threads;
 	int page_size;		/* 0: the API's maximum */
 	const char *region;	/* products Twilio lacks there are skipped */
 	/* Probe every failed item now (a sync someone asked for); else
 	 * each waits for its backoff (the mount's periodic refresh). */
 	int retry_all;
-	/* When set (by another thread), stop at the next page or item. */
+	/* When set (by another thread), stop at the next page, or hand
+	 * out no more probes (those under way are waited for). */
 	const atomic_int *cancel;
+	/* Called on the thread that called sync_run, never two at once. */
 	void (*progress)(const struct sync_progress *p, void *arg);
 	void *arg;
 };
@@ -45,8 +73,15 @@ struct sync_kind_report {
 	size_t pages, listed, added, changed, removed;
 	size_t probed, probe_failed;
 	size_t skipped;		/* malformed records left out */
-	int complete;		/* the whole list was seen */
+	int complete;		/* the whole list was seen (and what it
+				 * did not hold was removed) */
+	int full;		/* meant to list it whole this time (not
+				 * incremental, or a whole listing due) */
 };
+
+/* A product whose media answers this many network failures in a row is
+ * down (probe_down): its other items wait for the next sync. */
+#define SYNC_NETWORK_STREAK 5
 
 /* How one API product fared: code TFS_OK, or its first failure. */
 struct sync_product_report {

@@ -9,8 +9,11 @@
  * injection through API strings, malformed pages and skipped records,
  * transactions, a 1,000-record page (timed), the container / media URL /
  * hold of each kind, listed-size changes, failures and their back-off,
- * stale items and key checks, per-product sync state, and migration of a
- * version 1 catalog. Catalogs live in a private directory under TFS_WORK
+ * stale items and key checks, per-product sync state, migration of a
+ * version 1 catalog, statements kept prepared (no stale parameter, a
+ * query inside its own iteration), what a page and the iterations cost
+ * with 20,000 items (no full scan of items: catalog_scan_steps) and the
+ * oldest unfinished item. Catalogs live in a private directory under TFS_WORK
  * (or TMPDIR, or /tmp) that is removed at the end.
  */
 #ifndef _POSIX_C_SOURCE
@@ -972,7 +975,7 @@ test_reopen(void)
 
 	if (cat == NULL)
 		return;
-	CHECK(catalog_schema_version() == 2, "schema version %d",
+	CHECK(catalog_schema_version() == 3, "schema version %d",
 	    catalog_schema_version());
 	(void)ingest_file(cat, ITEM_VOICE_RECORDING, "voice_recordings.json",
 	    1, &pg);
@@ -990,7 +993,7 @@ test_reopen(void)
 	db = raw_open("reopen");
 	if (db == NULL)
 		return;
-	CHECK(raw_int(db, "PRAGMA user_version") == 2, "user_version");
+	CHECK(raw_int(db, "PRAGMA user_version") == 3, "user_version");
 	objects = raw_int(db, "SELECT count(*) FROM sqlite_master");
 	sqlite3_close(db);
 
@@ -1023,7 +1026,7 @@ test_reopen(void)
 	db = raw_open("reopen");
 	if (db == NULL)
 		return;
-	CHECK(raw_int(db, "PRAGMA user_version") == 2, "user_version");
+	CHECK(raw_int(db, "PRAGMA user_version") == 3, "user_version");
 	CHECK(raw_int(db, "SELECT count(*) FROM sqlite_master") == objects,
 	    "schema objects changed on reopening");
 	CHECK(raw_int(db, "SELECT count(*) FROM sqlite_master WHERE "
@@ -2434,12 +2437,15 @@ test_migrate_v1(void)
 	db = raw_open("v1");
 	if (db == NULL)
 		return;
-	CHECK(raw_int(db, "PRAGMA user_version") == 2, "user_version after "
+	CHECK(raw_int(db, "PRAGMA user_version") == 3, "user_version after "
 	    "migration");
 	CHECK(raw_int(db, "SELECT count(*) FROM items") == 2, "rows");
 	CHECK(raw_int(db, "SELECT count(*) FROM sqlite_master WHERE "
 	    "type = 'table' AND name IN ('failures', 'products')") == 2,
 	    "new tables missing");
+	CHECK(raw_int(db, "SELECT count(*) FROM sqlite_master WHERE "
+	    "type = 'index' AND name = 'items_keycheck'") == 1,
+	    "version 3's index missing");
 	cols = raw_int(db, "SELECT count(*) FROM pragma_table_info('items')");
 	sqlite3_close(db);
 	db = raw_open("v2fresh");
@@ -2450,6 +2456,270 @@ test_migrate_v1(void)
 	CHECK(cols == fresh_cols && cols > 25, "items has %lld columns "
 	    "migrated, %lld fresh", cols, fresh_cols);
 	sqlite3_close(db);
+}
+
+/* --- kept statements, and what a page costs --- */
+
+/* A nested iteration over the same query, from inside fn. */
+struct nest {
+	struct catalog *cat;
+	size_t outer, inner;
+};
+
+static int
+count_fn(const struct item *it, void *arg)
+{
+	size_t *n = arg;
+
+	(void)it;
+	(*n)++;
+	return 0;
+}
+
+static int
+nest_fn(const struct item *it, void *arg)
+{
+	struct nest *ns = arg;
+	struct tfs_error err;
+
+	(void)it;
+	ns->outer++;
+	tfs_error_clear(&err);
+	return catalog_foreach_pending(ns->cat, INT64_MAX, count_fn,
+	    &ns->inner, &err);
+}
+
+/*
+ * Statements are prepared once and kept: a parameter left unbound must
+ * be NULL, not the last call's value; a failed call leaves nothing
+ * behind; the same query may run inside its own iteration.
+ */
+static void
+test_kept_statements(void)
+{
+	struct catalog *cat = open_cat("kept");
+	struct catalog_page pg;
+	struct tfs_error err;
+	struct envelope env;
+	struct item it;
+	struct nest ns;
+	sqlite3 *db;
+	int i, rc;
+
+	if (cat == NULL)
+		return;
+	(void)ingest_recs(cat, ITEM_TRANSCRIPT,
+	    TREC(GT("01"), "completed", "2024-06-01T00:00:00Z"), 1, &pg);
+	(void)ingest_recs(cat, ITEM_VIDEO_RECORDING,
+	    VREC(RT("01"), "completed", "2024-05-01T10:00:00Z") ","
+	    VREC(RT("02"), "completed", "2024-05-01T11:00:00Z") ","
+	    VREC(RT("03"), "completed", "2024-05-01T12:00:00Z"), 1, &pg);
+	/* The URL of part 1, then none for part 0: part 0 keeps its own. */
+	make_env(&env, ENVELOPE_GCM, 3);
+	(void)set_media(cat, GT("01"), 1, "https://s3/GT01/OperatorResults1",
+	    &env, "t1");
+	(void)set_media(cat, GT("01"), 0, NULL, &env, "t0");
+	if (get(cat, GT("01"), 0, &it) == TFS_OK)
+		CHECK_STR(it.media_url, "https://i/" GT("01") "/S");
+	/* A CEK, then no envelope: nothing of the CEK is kept. */
+	make_env(&env, ENVELOPE_CBC, 1);
+	(void)set_media(cat, RT("01"), 0, NULL, &env, "e1");
+	envelope_init(&env);
+	(void)set_media(cat, RT("02"), 0, NULL, &env, NULL);
+	if (get(cat, RT("02"), 0, &it) == TFS_OK) {
+		CHECK(it.env.scheme == ENVELOPE_NONE && it.media_known,
+		    "RT02 scheme %d", (int)it.env.scheme);
+		CHECK_STR(it.etag, "");
+	}
+	/* A call that fails, then the same statements again. */
+	tfs_error_clear(&err);
+	rc = catalog_set_media(cat, RT("09"), 0, NULL, &env, "x", &err);
+	CHECK_RC(rc, TFS_ERR_RANGE, "set_media of an unknown item");
+	tfs_error_clear(&err);
+	rc = catalog_get(cat, RT("09"), 0, &it, &err);
+	CHECK_RC(rc, TFS_ERR_RANGE, "get of an unknown item");
+	(void)get(cat, RT("01"), 0, &it);
+	CHECK(it.env.scheme == ENVELOPE_CBC, "RT01 scheme %d",
+	    (int)it.env.scheme);
+	/* Many calls: the same statements serve them all. */
+	for (i = 0; i < 300; i++) {
+		tfs_error_clear(&err);
+		if (!CHECK_RC(catalog_meta_set(cat, "k", i % 2 ? "odd" :
+		    "even", &err), TFS_OK, "meta_set %d: %s", i, err.detail))
+			break;
+	}
+	(void)ingest_recs(cat, ITEM_VIDEO_RECORDING,
+	    VREC(RT("03"), "completed", "2024-05-01T12:00:00Z"), 2, &pg);
+	CHECK(pg.known == 1 && pg.oldest == 1714564800, "page known %zu "
+	    "oldest %lld", pg.known, pg.oldest);
+	/* The pending query inside its own iteration (RT03 pending). */
+	memset(&ns, 0, sizeof(ns));
+	ns.cat = cat;
+	tfs_error_clear(&err);
+	rc = catalog_foreach_pending(cat, INT64_MAX, nest_fn, &ns, &err);
+	CHECK(rc == TFS_OK && ns.outer == 1 && ns.inner == 1, "nested: rc "
+	    "%d, %zu outer, %zu inner", rc, ns.outer, ns.inner);
+	/* A transaction rolled back, then more work. */
+	CHECK_RC(catalog_begin(cat, &err), TFS_OK, "begin: %s", err.detail);
+	(void)set_media(cat, RT("03"), 0, NULL, &env, "e3");
+	catalog_rollback(cat);
+	if (get(cat, RT("03"), 0, &it) == TFS_OK)
+		CHECK(it.media_known == 0, "rolled back media kept");
+	(void)set_media(cat, RT("03"), 0, NULL, &env, "e3");
+	catalog_close(cat);
+
+	/* Closed with every statement finalized: the file is free. */
+	db = raw_open("kept");
+	if (db == NULL)
+		return;
+	raw_exec(db, "BEGIN EXCLUSIVE; COMMIT");
+	CHECK(raw_int(db, "SELECT media_known FROM items WHERE sid = '"
+	    RT("03") "'") == 1, "RT03 after reopening");
+	CHECK(raw_int(db, "SELECT count(*) FROM items WHERE enc_cek IS NOT "
+	    "NULL AND sid = '" RT("02") "'") == 0, "RT02 has a CEK");
+	sqlite3_close(db);
+}
+
+/* n items of kind 1 (video recordings, one day apart), media known. */
+static void
+fill(const char *name, int n)
+{
+	char sql[1024];
+	sqlite3 *db = raw_open(name);
+
+	if (db == NULL)
+		return;
+	(void)snprintf(sql, sizeof(sql), "WITH RECURSIVE c(n) AS (SELECT 1"
+	    " UNION ALL SELECT n + 1 FROM c WHERE n < %d)"
+	    " INSERT INTO items (sid, part, kind, status, date_created,"
+	    " media_url, enc_scheme, enc_cek, enc_iv, media_known,"
+	    " seen_generation, key_state)"
+	    " SELECT printf('RT%%032x', n + 4096), 0, 1, 'completed',"
+	    " 1600000000 + n * 60, 'https://v/x', 1, zeroblob(256),"
+	    " zeroblob(16), 1, 1, 1 FROM c", n);
+	raw_exec(db, sql);
+	sqlite3_close(db);
+}
+
+/* Rows full scans visited since the last call. */
+static long long
+scanned(struct catalog *cat, long long *last)
+{
+	long long now = catalog_scan_steps(cat), d = now - *last;
+
+	*last = now;
+	return d;
+}
+
+/*
+ * A page costs what it holds: with BIG items in the catalog, ingesting a
+ * page (new, known, changed; transcripts with parts) and the iterations
+ * of a sync visit no row by a full scan of items.
+ */
+#define BIG 20000
+
+static void
+test_page_cost(void)
+{
+	struct catalog *cat;
+	struct catalog_page pg;
+	struct tfs_error err;
+	struct envelope env;
+	long long last = 0, d, date;
+	struct seen s;
+	size_t n = 0;
+
+	cat = open_cat("cost");
+	catalog_close(cat);
+	fill("cost", BIG);
+	cat = open_cat("cost");
+	if (cat == NULL)
+		return;
+	(void)scanned(cat, &last);
+	(void)ingest_file(cat, ITEM_VIDEO_RECORDING, "video_recordings.json",
+	    2, &pg);
+	(void)ingest_file(cat, ITEM_VIDEO_RECORDING, "video_recordings.json",
+	    3, &pg);
+	(void)ingest_recs(cat, ITEM_VIDEO_RECORDING,
+	    VREC(RT("01"), "failed", "2024-05-01T10:00:00Z"), 4, &pg);
+	d = scanned(cat, &last);
+	CHECK(pg.changed == 1 && d < BIG / 10, "video pages: %lld rows "
+	    "scanned with %d items", d, BIG);
+	(void)ingest_file(cat, ITEM_TRANSCRIPT, "transcripts.json", 2, &pg);
+	make_env(&env, ENVELOPE_GCM, 3);
+	(void)set_media(cat, GT("01"), 1, "https://s3/GT01/1", &env, "t1");
+	(void)set_media(cat, GT("01"), 2, "https://s3/GT01/2", &env, "t2");
+	(void)ingest_file(cat, ITEM_TRANSCRIPT, "transcripts.json", 3, &pg);
+	(void)ingest_file(cat, ITEM_VOICE_RECORDING, "voice_recordings.json",
+	    2, &pg);
+	(void)ingest_file(cat, ITEM_COMPOSITION, "compositions.json", 2,
+	    &pg);
+	d = scanned(cat, &last);
+	CHECK(d < BIG / 10, "pages of every kind: %lld rows scanned with %d "
+	    "items", d, BIG);
+	/* Iterations: a few batches each, none a scan of all items. */
+	pending_at(cat, INT64_MAX, &s);
+	keycheck(cat, 1, &s);
+	tfs_error_clear(&err);
+	CHECK_RC(catalog_oldest_unfinished(cat, ITEM_VIDEO_RECORDING, 0,
+	    &date, &err), TFS_OK, "oldest_unfinished: %s", err.detail);
+	d = scanned(cat, &last);
+	CHECK(d < BIG / 10, "pending and key check: %lld rows scanned with "
+	    "%d items", d, BIG);
+	/* Every item to check: one pass, not one per batch. */
+	{
+		sqlite3 *db = raw_open("cost");
+
+		if (db != NULL) {
+			raw_exec(db, "UPDATE items SET key_state = 0");
+			sqlite3_close(db);
+		}
+	}
+	CHECK_RC(catalog_foreach_keycheck(cat, 0, count_fn, &n, &err),
+	    TFS_OK, "keycheck: %s", err.detail);
+	d = scanned(cat, &last);
+	CHECK(n >= BIG && d < BIG / 10, "key check of %zu items: %lld rows "
+	    "scanned", n, d);
+	catalog_close(cat);
+}
+
+static void
+test_unfinished(void)
+{
+	struct catalog *cat = open_cat("unfinished");
+	struct catalog_page pg;
+	struct tfs_error err;
+	long long date = 0;
+
+	if (cat == NULL)
+		return;
+	(void)ingest_recs(cat, ITEM_VIDEO_RECORDING,
+	    VREC(RT("01"), "processing", "2024-05-01T10:00:00Z") ","
+	    VREC(RT("02"), "enqueued", "2024-05-02T10:00:00Z") ","
+	    VREC(RT("03"), "completed", "2024-05-01T09:00:00Z") ","
+	    VREC(RT("04"), "failed", "2024-05-01T08:00:00Z"), 1, &pg);
+	CHECK(pg.oldest == 1714550400, "oldest of the page %lld", pg.oldest);
+	tfs_error_clear(&err);
+	CHECK_RC(catalog_oldest_unfinished(cat, ITEM_VIDEO_RECORDING, 0,
+	    &date, &err), TFS_OK, "oldest_unfinished: %s", err.detail);
+	CHECK(date == 1714557600, "oldest unfinished %lld", date);
+	CHECK_RC(catalog_oldest_unfinished(cat, ITEM_VIDEO_RECORDING,
+	    1714557601, &date, &err), TFS_OK, "since: %s", err.detail);
+	CHECK(date == 1714644000, "oldest unfinished since %lld", date);
+	CHECK_RC(catalog_oldest_unfinished(cat, ITEM_COMPOSITION, 0, &date,
+	    &err), TFS_OK, "other kind: %s", err.detail);
+	CHECK(date == -1, "compositions unfinished %lld", date);
+	(void)ingest_recs(cat, ITEM_VIDEO_RECORDING,
+	    VREC(RT("01"), "completed", "2024-05-01T10:00:00Z") ","
+	    VREC(RT("02"), "completed", "2024-05-02T10:00:00Z"), 2, &pg);
+	CHECK_RC(catalog_oldest_unfinished(cat, ITEM_VIDEO_RECORDING, 0,
+	    &date, &err), TFS_OK, "finished: %s", err.detail);
+	CHECK(date == -1, "all finished: %lld", date);
+	/* An empty page has no oldest. */
+	(void)ingest_recs(cat, ITEM_VIDEO_RECORDING, "", 2, &pg);
+	CHECK(pg.oldest == -1 && pg.items == 0, "empty page oldest %lld",
+	    pg.oldest);
+	catalog_close(cat);
 }
 
 int
@@ -2488,6 +2758,9 @@ main(void)
 	test_stale_and_keys();
 	test_products();
 	test_migrate_v1();
+	test_kept_statements();
+	test_page_cost();
+	test_unfinished();
 
 	unit_remove_tree(scratch);
 	return unit_done();

@@ -416,7 +416,11 @@ test_authorize(void)
 	auth_check(t, "https://api.twilio.com@evil.com/2010-04-01", 0);
 	auth_check(t, "http://api.twilio.com/2010-04-01", 0);
 	auth_check(t, "https://api.ie1.twilio.com/2010-04-01", 0);
-	auth_check(t, "https://accounts.twilio.com/v1/Credentials", 0);
+	/* The Accounts API holds the Public Keys (twiliofs keys): an API
+	 * base too, but only its own host. */
+	auth_check(t, "https://accounts.twilio.com/v1/Credentials", 1);
+	auth_check(t, "https://accounts.twilio.com.evil.com/v1", 0);
+	auth_check(t, "https://accounts.ie1.twilio.com/v1/Credentials", 0);
 	twilio_free(t);
 }
 
