@@ -25,7 +25,7 @@
 /* The meta key of the generation counter. */
 #define GEN_KEY "catalog.generation"
 /* RETURNING (3.35) and UPDATE ... FROM (3.33). */
-#define SQLITE_MIN 3035000
+#define SQLITE_MIN 3038000	/* the -> operator (record checks) */
 /* Statements kept prepared per catalog (the hot ones fit many times). */
 #define STMT_CACHE 64
 
@@ -923,7 +923,7 @@ catalog_open(struct catalog **out, const char *dir, struct tfs_error *err)
 	*out = NULL;
 	if (sqlite3_libversion_number() < SQLITE_MIN)
 		return tfs_error_set(err, TFS_ERR_CONFIG, "SQLite %s is too "
-		    "old for the catalog; 3.35 or later is needed",
+		    "old for the catalog; 3.38 or later is needed",
 		    sqlite3_libversion());
 	rc = ensure_dir(dir, err);
 	if (rc != TFS_OK)

@@ -999,6 +999,12 @@ parse_account_cmd(struct cli *cli, const char *cmd, int argc, char **argv,
 			cli->listing = 1;
 			break;
 		case OPT_PROFILE:	/* taken before: find_profile */
+			/* "--prof x" (getopt takes it) or a second
+			 * --profile: not what find_profile saw. */
+			if (cli->account.profile == NULL ||
+			    strcmp(optarg, cli->account.profile) != 0)
+				return usage_error(NULL, "--profile NAME: "
+				    "spelled out, and once");
 			break;
 		case OPT_PART:
 			if (cli->command != CLI_GET ||

@@ -54,6 +54,13 @@ slurp(int *secretive_ok, struct tfs_error *err)
 		return tfs_error_set(err, TFS_ERR_CONFIG, "%s: not a regular "
 		    "file of at most %d bytes", path, CONFIG_MAX);
 	}
+	/* Settings others may change could send our credentials elsewhere
+	 * (endpoint, cafile): refused, as ssh refuses such files. */
+	if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+		close(fd);
+		return tfs_error_set(err, TFS_ERR_CONFIG, "%s is writable by "
+		    "group or others; run: chmod go-w %s", path, path);
+	}
 	*secretive_ok = (st.st_mode & (S_IRWXG | S_IRWXO)) == 0;
 	text = calloc(1, (size_t)st.st_size + 1);
 	while (text != NULL && got < (size_t)st.st_size) {
@@ -96,7 +103,7 @@ static int
 parse_line(char *line, int n, char **section, char **name, char **value,
     struct tfs_error *err)
 {
-	char *eq, *v;
+	char *eq, *v, *e;
 	size_t len;
 
 	*name = NULL;
@@ -116,9 +123,12 @@ parse_line(char *line, int n, char **section, char **name, char **value,
 	if (eq == NULL) {	/* a flag: offline, allow_other */
 		*name = line;
 		*value = NULL;
-		if (line[strspn(line, "abcdefghijklmnopqrstuvwxyz_")] != '\0')
+		if (line[strspn(line, "abcdefghijklmnopqrstuvwxyz_-")] != '\0')
 			return tfs_error_set(err, TFS_ERR_CONFIG, "%s:%d: name "
 			    "= value, or a flag (offline), expected", path, n);
+		for (e = line; *e != '\0'; e++)
+			if (*e == '-')
+				*e = '_';
 		return TFS_OK;
 	}
 	*eq = '\0';
@@ -129,6 +139,11 @@ parse_line(char *line, int n, char **section, char **name, char **value,
 	    "vwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")] != '\0')
 		return tfs_error_set(err, TFS_ERR_CONFIG, "%s:%d: a name of "
 		    "letters, digits, - and _ expected before '='", path, n);
+	/* Dashes or underscores, as for -o: one spelling from here on, so
+	 * "api-secret" is the secret it names. */
+	for (e = *name; *e != '\0'; e++)
+		if (*e == '-')
+			*e = '_';
 	len = strlen(v);
 	if (len >= 2 && (v[0] == '"' || v[0] == '\'') && v[len - 1] == v[0]) {
 		v[len - 1] = '\0';

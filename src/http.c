@@ -657,6 +657,12 @@ setup(struct http *h, struct xfer *x, struct curl_slist **hdrs)
 	else if (req->method != NULL)
 		bad |= curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST,
 		    req->method) != CURLE_OK;
+	/* libcurl resends a request whose reused connection died before
+	 * an answer: a change goes out on a connection of its own. */
+	if (req->method != NULL)
+		bad |= curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 1L) !=
+		    CURLE_OK || curl_easy_setopt(c, CURLOPT_FORBID_REUSE,
+		    1L) != CURLE_OK;
 	if (req->username != NULL) {
 		bad |= curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BASIC) !=
 		    CURLE_OK;

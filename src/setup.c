@@ -13,7 +13,9 @@
 #include <unistd.h>
 
 #include "twiliofs/envelope.h"
+#include "twiliofs/io.h"
 #include "twiliofs/json.h"
+#include "twiliofs/kind.h"
 #include "twiliofs/log.h"
 #include "twiliofs/setup.h"
 
@@ -208,17 +210,27 @@ keys_register(const struct cli *cli, struct twilio *t)
 	struct keyring *one = NULL;
 	char dir[4096], url[512], name[NAME_MAX_CHARS + 1], sid[40];
 	char installed[4200], *pem = NULL, *form = NULL, *json = NULL;
+	struct stat st;
 	int rc;
 
 	rc = keys_dir(&cli->account, dir, sizeof(dir), &err);
+	/* Everything that could stop the install is checked before the
+	 * key is registered: never a key registered and not installed. */
+	if (rc == TFS_OK && (stat(su->arg, &st) != 0 || !S_ISREG(st.st_mode)))
+		rc = tfs_error_set(&err, TFS_ERR_USAGE, "keys register: %s "
+		    "is not a file; give the one private key file to "
+		    "register", su->arg);
+	if (rc == TFS_OK && (io_make_dirs(dir) != 0 || access(dir, W_OK) !=
+	    0))
+		rc = tfs_error_set(&err, TFS_ERR_CONFIG, "keys register: "
+		    "cannot install into %s: %s", dir, strerror(errno));
 	if (rc == TFS_OK)
 		rc = keyring_load(&one, su->arg, cli->account.passphrase_file,
 		    &err);
 	if (rc == TFS_OK)
 		rc = keyring_public_pem(one, 0, &pem, &err);
 	if (rc == TFS_OK && (form = calloc(1, FORM_MAX)) == NULL)
-		rc = tfs_error_set(err.code ? &err : &err, TFS_ERR_NOMEM,
-		    "out of memory");
+		rc = tfs_error_set(&err, TFS_ERR_NOMEM, "out of memory");
 	if (rc == TFS_OK) {
 		if (su->name != NULL)
 			(void)snprintf(name, sizeof(name), "%s", su->name);
@@ -441,18 +453,35 @@ print_service(const char *rec, void *arg)
 }
 
 static int
-encryption_status(struct twilio *t, const struct keyring *kr)
+encryption_status(const struct cli *cli, struct twilio *t,
+    const struct keyring *kr)
 {
+	const char *region = cli->account.region;
 	struct tfs_error err = { 0, "" };
 	char url[512];
 	size_t i;
-	int rc, bad = 0;
+	int rc, worst = TFS_OK;
 
-	for (i = 0; i < sizeof(video) / sizeof(video[0]); i++)
-		if (video_status(t, kr, i, &err) != TFS_OK) {
-			cli_report(&err);
-			bad = 1;
+	for (i = 0; i < sizeof(video) / sizeof(video[0]); i++) {
+		if (!kind_product_offered(PRODUCT_VIDEO, region)) {
+			printf("%-20s not offered in region %s\n",
+			    video[i].target, region);
+			continue;
 		}
+		tfs_error_clear(&err);	/* each its own message */
+		rc = video_status(t, kr, i, &err);
+		if (rc != TFS_OK) {
+			cli_report(&err);
+			worst = worst == TFS_ERR_AUTH ? worst : rc;
+		}
+	}
+	if (!kind_product_offered(PRODUCT_INTELLIGENCE, region)) {
+		printf("intelligence         not offered in region %s\n",
+		    region);
+		rc = TFS_OK;
+		goto voice;
+	}
+	tfs_error_clear(&err);
 	rc = api_url(t, "intelligence", "/v2/Services?PageSize=50", url,
 	    sizeof(url), &err);
 	if (rc == TFS_OK)
@@ -462,10 +491,15 @@ encryption_status(struct twilio *t, const struct keyring *kr)
 		printf("intelligence         unknown (%s)\n",
 		    tfs_strerror(rc));
 		cli_report(&err);
-		bad = 1;
+		worst = worst == TFS_ERR_AUTH ? worst : rc;
 	}
+voice:
 	printf("voice                see the Console: %s\n", voice_console);
-	return bad ? CLI_EXIT_PARTIAL : CLI_EXIT_OK;
+	/* Refused credentials are the whole command's failure (2); a
+	 * product that could not be read, a partial answer (5). */
+	if (worst == TFS_ERR_AUTH)
+		return CLI_EXIT_CONFIG;
+	return worst != TFS_OK ? CLI_EXIT_PARTIAL : CLI_EXIT_OK;
 }
 
 /* POST a Video setting: on with key, or off; checked in the answer. */
@@ -686,7 +720,7 @@ setup_run(const struct cli *cli, struct twilio *t, const struct keyring *kr)
 	case SETUP_REMOVE:
 		return keys_remove(cli, t);
 	case SETUP_STATUS:
-		return encryption_status(t, kr);
+		return encryption_status(cli, t, kr);
 	case SETUP_ENABLE:
 	case SETUP_DISABLE:
 		return encryption_set(cli, t, kr);

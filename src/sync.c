@@ -629,7 +629,26 @@ struct probe_run {
 	int good;			/* successes since limit changed */
 	int streak[KIND_PRODUCTS];
 	struct sync_progress prog;
+	struct timespec reported;	/* progress last said */
 };
+
+/*
+ * Say how far the probes have got, at most once a second and with no
+ * transaction open: a listener may read the catalog (a mount shows what
+ * is probed so far) and must not find it write-locked for that long.
+ */
+static int
+report_probes(struct probe_run *pr, int rc, int now,
+    struct tfs_error *err)
+{
+	if (pr->o->progress == NULL || (!now &&
+	    ms_since(&pr->reported) < 1000))
+		return rc;
+	rc = batch_end(&pr->batch, rc, err);
+	report_progress(pr->o, &pr->prog);
+	(void)clock_gettime(CLOCK_MONOTONIC, &pr->reported);
+	return rc;
+}
 
 static int
 probe_threads(const struct sync_options *o)
@@ -685,7 +704,6 @@ next_job(struct probe_run *pr, struct probe_job *j)
 		if (j->listed) {
 			pr->prog.kind = it->kind;
 			pr->prog.done++;
-			report_progress(pr->o, &pr->prog);
 		}
 	}
 	return 0;
@@ -766,14 +784,13 @@ record_finished(struct probe_run *pr, int rc, struct tfs_error *err)
 		if (j->listed) {
 			pr->prog.kind = j->it.kind;
 			pr->prog.done++;
-			report_progress(pr->o, &pr->prog);
 		}
 		j->next = pr->spare;
 		pr->spare = j;
 	}
 	if (rc == TFS_OK)
 		rc = batch_wrote(&pr->batch, n, err);
-	return rc;
+	return report_probes(pr, rc, 0, err);
 }
 
 /* The workers' lock and conditions (done waits on CLOCK_MONOTONIC). */
@@ -891,6 +908,7 @@ probe_pending(struct catalog *cat, struct media *m,
 		rc = record_finished(&pr, rc, err);
 	}
 	rc = batch_end(&pr.batch, rc, err);
+	rc = report_probes(&pr, rc, 1, err);
 	stop_workers(&pr, tid);
 out:
 	if (sync_ok) {

@@ -17,6 +17,18 @@ look-ups. Times are taken inside this process around the reads only.
   helper.py median                  median of the numbers on stdin
   helper.py ratio FILE_A FILE_B     median of A[i] / B[i], the numbers one
                                     a line (run i of A and of B)
+  helper.py stats BEFORE AFTER      two /__control/stats answers (JSON
+                                    files): the API requests between them,
+                                    "TOTAL VIDEO_REC COMPOSITIONS VOICE
+                                    TRANSCRIPTS OTHER" (per kind: -1 when
+                                    the mock's request list was full)
+  helper.py status FILE             a mount's .twiliofs/status.json: "DONE
+                                    LISTED PROBED TO_PROBE FILES", DONE 1
+                                    once sync is null and last_sync is not
+  helper.py wait-status FILE TIMEOUT INTERVAL
+                                    poll that file every INTERVAL s until
+                                    DONE (exit 0) or TIMEOUT s (exit 1);
+                                    prints "SECONDS: status" every ~2 s
 """
 import json
 import os
@@ -148,6 +160,71 @@ def ratio(path_a, path_b):
     return 0
 
 
+# The mock's request log holds this many at most (tests/env/mock.py).
+MOCK_MAX_LOGGED = 100000
+
+# Which kind an API path lists or resolves (tests/env/README.md).
+KIND_PATHS = (("/video/v1/Recordings", 1), ("/video/v1/Rooms/", 1),
+              ("/video/v1/Compositions", 2), ("/api/2010-04-01/", 3),
+              ("/intelligence/v2/Transcripts", 4))
+
+
+def stats(before, after):
+    with open(before) as f:
+        a = json.load(f)
+    with open(after) as f:
+        b = json.load(f)
+    counts = [b["total"] - a["total"], 0, 0, 0, 0, 0]
+    ra, rb = a.get("requests", []), b.get("requests", [])
+    if len(rb) >= MOCK_MAX_LOGGED or len(rb) - len(ra) != counts[0]:
+        counts[1:] = [-1] * 5
+    else:
+        for r in rb[len(ra):]:
+            path = r["path"]
+            for prefix, k in KIND_PATHS:
+                if path.startswith(prefix):
+                    counts[k] += 1
+                    break
+            else:
+                counts[5] += 1
+    print(*counts)
+    return 0
+
+
+def read_status(path):
+    with open(path) as f:
+        d = json.load(f)
+    s = d.get("sync") or {}
+    done = 1 if d.get("sync") is None and d.get("last_sync") else 0
+    files = sum(k.get("files", 0) for k in d.get("kinds", {}).values())
+    return (done, s.get("listed", "-"), s.get("probed", "-"),
+            s.get("to_probe", "-"), files)
+
+
+def status(path):
+    print(*read_status(path))
+    return 0
+
+
+def wait_status(path, timeout, interval):
+    t0 = time.monotonic()
+    said = -10.0
+    while True:
+        t = time.monotonic() - t0
+        try:
+            st = read_status(path)
+        except (OSError, ValueError) as e:
+            st = ("error: %s" % e,)
+        if st[0] == 1 or t - said >= 2:
+            print("%.2f:" % t, *st, flush=True)
+            said = t
+        if st[0] == 1:
+            return 0
+        if t > timeout:
+            return 1
+        time.sleep(interval)
+
+
 def main(argv):
     cmd, args = argv[1], argv[2:]
     if cmd == "item":
@@ -166,6 +243,12 @@ def main(argv):
         return median()
     if cmd == "ratio":
         return ratio(args[0], args[1])
+    if cmd == "stats":
+        return stats(args[0], args[1])
+    if cmd == "status":
+        return status(args[0])
+    if cmd == "wait-status":
+        return wait_status(args[0], float(args[1]), float(args[2]))
     sys.stderr.write(__doc__)
     return 2
 

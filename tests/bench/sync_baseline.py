@@ -2,8 +2,10 @@
 """Baseline for the sync benchmark: the requests a sync must make, done by
 a minimal keep-alive client (Python's http.client), with no catalog: list
 every kind page by page, then for each completed item resolve its media
-and fetch the object's last 32 bytes. Reads the test account's env.sh
-variables from the environment. Prints the number of items probed."""
+and fetch the object's last 32 bytes (a transcript's sentences and each
+of its operator results, as twiliofs probes them). Reads the test
+account's env.sh variables from the environment. Prints the number of
+objects probed."""
 import base64
 import http.client
 import json
@@ -65,6 +67,11 @@ def main():
             else:
                 status, body, _ = api(rec["links"]["encrypted_sentences"])
                 target = json.loads(body)["location"]
+                status, body, _ = api(rec["links"]["encrypted_operator_results"])
+                for part in (json.loads(body).get("locations") or []
+                             if status == 200 else []):
+                    get(part, {"Range": "bytes=-32"})
+                    probed += 1
             status, body, _ = get(target, {"Range": "bytes=-32"})
             probed += 1
     print(probed)

@@ -76,6 +76,12 @@ has "no keys directory" "$W/err" "stderr"
 [ "$(posts /PublicKeys)" = "$before" ] || fail "registered although it could not install"
 case_end "keys register without a keys directory: refused before any request"
 
+# Not one key file: refused before the key is registered.
+before=$(posts /PublicKeys)
+tfs keys register -k "$KD" "$K"
+[ $rc -eq 1 ] || fail "a directory: exit $rc, want 1"
+[ "$(posts /PublicKeys)" = "$before" ] || fail "registered a directory's key"
+[ ! -e "$KD" ] || rmdir "$KD"
 # $KD does not exist yet: register makes it.
 tfs keys register --name "laptop key" -k "$KD" "$K/private_key.pem"
 [ $rc -eq 0 ] || fail "exit $rc: $(cat "$W/err")"
@@ -111,7 +117,18 @@ grep -q "^video-recordings .*on, key $SID, private key here" "$W/out" ||
 	fail "status: $(cat "$W/out")"
 grep -q "^video-compositions .*on, key $SID" "$W/out" || fail "status: $(cat "$W/out")"
 grep -q "^voice .*Console" "$W/out" || fail "status says nothing of voice"
-case_end "encryption enable video-compositions and -recordings, then status: on with the new key"
+tfs encryption status --region ie1
+[ $rc -eq 0 ] || fail "ie1: exit $rc: $(cat "$W/err")"
+grep -q "^video-recordings .*not offered in region ie1" "$W/out" ||
+	fail "ie1: $(cat "$W/out")"
+control product '{"product":"video","status":403}'
+control product '{"product":"intelligence","status":404}'
+tfs encryption status
+[ $rc -eq 5 ] || fail "video 403, intelligence 404: exit $rc, want 5"
+grep -q "HTTP 404" "$W/err" || fail "the 404 is not said: $(cat "$W/err")"
+control product '{"product":"video","status":null}'
+control product '{"product":"intelligence","status":null}'
+case_end "encryption enable video-compositions and -recordings, then status: on with the new key; regions without a product; each product's own error"
 
 # The setting a POST leaves out is kept: the AWS storage fields are sent back.
 curl -sf --cacert "$TWILIOFS_CAFILE" -X POST -d '{"settings_post":"replace"}' \
@@ -221,6 +238,20 @@ chmod 600 "$CFG/config"
 tfs keys list --profile nosuch
 [ $rc -eq 2 ] || fail "unknown profile: exit $rc, want 2"
 has "no \[nosuch\] profile" "$W/err" "stderr"
+clean -- keys list --prof test
+[ $rc -eq 1 ] || fail "--prof (an abbreviation find_profile does not see): exit $rc, want 1"
+# The secret's name with a dash is the same secret.
+sed -i 's/^api_secret/api-secret/' "$CFG/config"
+chmod 644 "$CFG/config"
+clean -- keys list --profile test
+[ $rc -eq 2 ] || fail "api-secret readable by others: exit $rc, want 2"
+# Settings others may change could send credentials elsewhere.
+sed -i '/^api[-_]/d' "$CFG/config"
+chmod 664 "$CFG/config"
+clean -- keys list --profile test
+[ $rc -eq 2 ] || fail "a config others may write: exit $rc, want 2"
+has "chmod go-w" "$W/err" "stderr"
+chmod 600 "$CFG/config"
 case_end "config file profiles: --profile and TWILIOFS_PROFILE; command line > environment > file; secrets refused when others may read"
 
 # Progress of a long download, on a terminal only (script(1) gives one).
