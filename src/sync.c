@@ -587,27 +587,60 @@ note_probe(struct sync_report *rep, const struct item *it, int code,
 }
 
 /*
- * Items never tried first, then those that failed before: a few dead
- * items at the head of the list must not hold back the rest forever.
+ * An item waiting for its probe, by key: the item is read from the
+ * catalog when its turn comes (a struct item is 3.7 KB: 370 MB for a
+ * first sync of 100,000 items held at once).
  */
+struct pending_key {
+	char sid[ITEM_SID_LEN + 1];
+	int part;
+	int failed;		/* failed before: probed after the fresh */
+};
+
+struct keys {
+	struct pending_key *v;
+	size_t n, cap;
+};
+
 static int
-fresh_first(struct pending *p)
+collect_key(const struct item *it, void *arg)
 {
-	struct item *v;
+	struct keys *k = arg;
+	struct pending_key *grown;
+
+	if (k->n == k->cap) {
+		k->cap = k->cap == 0 ? 256 : k->cap * 2;
+		grown = realloc(k->v, k->cap * sizeof(*k->v));
+		if (grown == NULL)
+			return TFS_ERR_NOMEM;
+		k->v = grown;
+	}
+	memcpy(k->v[k->n].sid, it->sid, sizeof(k->v[k->n].sid));
+	k->v[k->n].part = it->part;
+	k->v[k->n].failed = it->fail_class[0] != '\0';
+	k->n++;
+	return 0;
+}
+
+/* Items never tried first, then those that failed before (stable). */
+static int
+fresh_first(struct keys *k)
+{
+	struct pending_key *v;
 	size_t i, n = 0;
 	int pass;
 
-	if (p->n == 0)
+	if (k->n == 0)
 		return TFS_OK;
-	v = malloc(p->n * sizeof(*v));
+	v = malloc(k->n * sizeof(*v));
 	if (v == NULL)
 		return TFS_ERR_NOMEM;
 	for (pass = 0; pass < 2; pass++)
-		for (i = 0; i < p->n; i++)
-			if ((p->v[i].fail_class[0] != '\0') == pass)
-				v[n++] = p->v[i];
-	free(p->v);
-	p->v = v;
+		for (i = 0; i < k->n; i++)
+			if (k->v[i].failed == pass)
+				v[n++] = k->v[i];
+	free(k->v);
+	k->v = v;
 	return TFS_OK;
 }
 
@@ -618,7 +651,7 @@ struct probe_run {
 	const struct sync_options *o;
 	struct sync_report *rep;
 	struct probers pw;
-	struct pending p;		/* pending items, in order */
+	struct keys p;			/* pending items, in order */
 	struct pending parts;		/* operator results found since */
 	size_t next, next_part;		/* the next of each to give */
 	struct probe_job *spare;	/* jobs not in use */
@@ -687,6 +720,8 @@ pace(struct probe_run *pr, int code)
 static int
 next_job(struct probe_run *pr, struct probe_job *j)
 {
+	const struct pending_key *k;
+	struct tfs_error e = { 0, "" };
 	const struct item *it;
 
 	while (pr->next_part < pr->parts.n || pr->next < pr->p.n) {
@@ -694,11 +729,21 @@ next_job(struct probe_run *pr, struct probe_job *j)
 			it = &pr->parts.v[pr->next_part++];
 			j->listed = 0;
 		} else {
-			it = &pr->p.v[pr->next++];
+			k = &pr->p.v[pr->next++];
 			j->listed = 1;
+			/* Gone since it was listed as pending: nothing to
+			 * probe (counted done). */
+			if (catalog_get(pr->cat, k->sid, k->part, &j->it, &e) !=
+			    TFS_OK) {
+				tfs_error_clear(&e);
+				pr->prog.done++;
+				continue;
+			}
+			it = &j->it;
 		}
 		if (!product_down(pr->rep, it)) {
-			j->it = *it;
+			if (it != &j->it)
+				j->it = *it;
 			return 1;
 		}
 		if (j->listed) {
@@ -873,7 +918,7 @@ probe_pending(struct catalog *cat, struct media *m,
 	pr.pw.m = m;
 	pr.prog.probing = 1;
 	rc = catalog_foreach_pending(cat, o->retry_all ? INT64_MAX :
-	    (long long)time(NULL), collect, &pr.p, err);
+	    (long long)time(NULL), collect_key, &pr.p, err);
 	if (rc == TFS_OK)
 		rc = fresh_first(&pr.p);
 	if (rc == TFS_ERR_NOMEM)

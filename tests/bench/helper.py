@@ -29,6 +29,8 @@ look-ups. Times are taken inside this process around the reads only.
                                     poll that file every INTERVAL s until
                                     DONE (exit 0) or TIMEOUT s (exit 1);
                                     prints "SECONDS: status" every ~2 s
+                                    and "phase NAME SECONDS" when the
+                                    sync's phase is first seen
 """
 import json
 import os
@@ -192,27 +194,32 @@ def stats(before, after):
 
 
 def read_status(path):
+    """(DONE, LISTED, PROBED, TO_PROBE, FILES), phase or None"""
     with open(path) as f:
         d = json.load(f)
     s = d.get("sync") or {}
     done = 1 if d.get("sync") is None and d.get("last_sync") else 0
     files = sum(k.get("files", 0) for k in d.get("kinds", {}).values())
     return (done, s.get("listed", "-"), s.get("probed", "-"),
-            s.get("to_probe", "-"), files)
+            s.get("to_probe", "-"), files), s.get("phase")
 
 
 def status(path):
-    print(*read_status(path))
+    print(*read_status(path)[0])
     return 0
 
 
 def wait_status(path, timeout, interval):
     t0 = time.monotonic()
     said = -10.0
+    seen = set()
     while True:
         t = time.monotonic() - t0
         try:
-            st = read_status(path)
+            st, phase = read_status(path)
+            if phase and phase not in seen:
+                seen.add(phase)
+                print("phase %s %.2f" % (phase, t), flush=True)
         except (OSError, ValueError) as e:
             st = ("error: %s" % e,)
         if st[0] == 1 or t - said >= 2:
