@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -33,6 +34,13 @@ struct keyring_entry {
 struct keyring {
 	struct keyring_entry *v;
 	size_t n, cap;
+	/*
+	 * 1 + the entry that last opened a key the envelope did not name
+	 * the key of (video's never do): an account's items are mostly
+	 * for one key, tried first; one RSA operation per item, not one
+	 * per key before it. A hint shared by threads, not the keys.
+	 */
+	atomic_size_t hint;
 };
 
 /* What a passphrase callback saw, to explain a failed decode. */
@@ -445,24 +453,29 @@ keyring_unwrap(const struct keyring *kr, const struct envelope *env,
     struct tfs_error *err)
 {
 	const char *want = env->public_key_sid;
-	int rc, crypto_failed = 0, have_named = 0;
-	size_t i, pass;
+	int rc, crypto_failed = 0, have_named = 0, named;
+	size_t i, pass, hint = atomic_load(&kr->hint);
 
 	if (env->scheme == ENVELOPE_NONE || env->wrapped_cek_len == 0)
 		return tfs_error_set(err, TFS_ERR_ENVELOPE, "no wrapped "
 		    "content key in the envelope");
-	/* Pass 0: the key named for the SID; pass 1: every other key. */
-	for (pass = 0; pass < 2; pass++) {
+	/* Pass 0: the key named for the SID; 1: the last that opened one;
+	 * 2: every other key. */
+	for (pass = 0; pass < 3; pass++) {
 		for (i = 0; i < kr->n; i++) {
-			int named = want[0] != '\0' &&
+			named = want[0] != '\0' &&
 			    strcasecmp(kr->v[i].sid, want) == 0;
-
-			if (named != (pass == 0))
+			if (pass == 0 ? !named : named || (pass == 1) !=
+			    (i + 1 == hint))
 				continue;
 			have_named |= named;
 			rc = try_entry(kr, i, env, cek, used_sid);
-			if (rc == TFS_OK)
+			if (rc == TFS_OK) {
+				if (!named)	/* see hint */
+					atomic_store(&((struct keyring *)
+					    kr)->hint, i + 1);
 				return TFS_OK;
+			}
 			crypto_failed |= rc == TFS_ERR_CRYPTO;
 		}
 	}
