@@ -723,6 +723,7 @@ next_job(struct probe_run *pr, struct probe_job *j)
 	const struct pending_key *k;
 	struct tfs_error e = { 0, "" };
 	const struct item *it;
+	int rc;
 
 	while (pr->next_part < pr->parts.n || pr->next < pr->p.n) {
 		if (pr->next_part < pr->parts.n) {
@@ -732,9 +733,13 @@ next_job(struct probe_run *pr, struct probe_job *j)
 			k = &pr->p.v[pr->next++];
 			j->listed = 1;
 			/* Gone since it was listed as pending: nothing to
-			 * probe (counted done). */
-			if (catalog_get(pr->cat, k->sid, k->part, &j->it, &e) !=
-			    TFS_OK) {
+			 * probe (counted done); the catalog failing: said,
+			 * and left for the next sync. */
+			rc = catalog_get(pr->cat, k->sid, k->part, &j->it, &e);
+			if (rc != TFS_OK) {
+				if (rc != TFS_ERR_RANGE)
+					log_msg(TFS_LOG_WARN, "%s: not probed: "
+					    "%s", k->sid, e.detail);
 				tfs_error_clear(&e);
 				pr->prog.done++;
 				continue;
