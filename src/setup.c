@@ -441,7 +441,7 @@ print_service(const char *rec, void *arg)
 	char sid[40], name[200], key[40], logging[8];
 
 	member(rec, "$.sid", sid, sizeof(sid));
-	if (strncmp(sid, "GA", 2) != 0 || strlen(sid) != 34)
+	if (!kind_sid_shaped(sid, "GA"))
 		return;
 	member(rec, "$.unique_name", name, sizeof(name));
 	(void)key_sid(rec, "$.encryption_credential_sid", key, sizeof(key));
@@ -569,8 +569,9 @@ add_service(const char *rec, void *arg)
 	struct services *s = arg;
 	char sid[40];
 
+	/* It goes into a URL: a service SID, checked, never trusted. */
 	member(rec, "$.sid", sid, sizeof(sid));
-	if (strncmp(sid, "GA", 2) != 0 || strlen(sid) != 34)
+	if (!kind_sid_shaped(sid, "GA"))
 		return;
 	if (s->n < 4)
 		(void)snprintf(s->sid[s->n], sizeof(s->sid[0]), "%s", sid);
@@ -587,8 +588,7 @@ pick_service(struct twilio *t, const char *given, char *out, size_t cap,
 	int rc;
 
 	if (given != NULL) {
-		if (strncmp(given, "GA", 2) != 0 || strlen(given) != 34 ||
-		    strspn(given + 2, "0123456789abcdefABCDEF") != 32)
+		if (!kind_sid_shaped(given, "GA"))
 			return tfs_error_set(err, TFS_ERR_USAGE, "--service "
 			    "'%.40s' is not a service SID (GA and 32 hex "
 			    "digits)", given);
