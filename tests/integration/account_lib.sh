@@ -3,6 +3,28 @@
 # (tests/env): starting it, taking its environment, and the TAP-like case
 # machinery. Needs $top (the tree), $W (scratch) and $E (the env's DIR).
 
+# FUSE here, and fusermount3: else exit 77 with the reason (removing $own,
+# the scratch directory the caller made for itself, if any).
+fuse_needed() {
+	local why=''
+	if [ ! -c /dev/fuse ]; then
+		why="/dev/fuse is missing (no FUSE in this kernel or container; a container needs --device /dev/fuse --cap-add SYS_ADMIN)"
+	elif ! command -v fusermount3 >/dev/null 2>&1; then
+		why="fusermount3 is missing (Debian package fuse3: sh scripts/install-deps.sh test)"
+	fi
+	[ -z "$why" ] && return 0
+	echo "SKIP: $why"
+	[ -z "${own:-}" ] || rm -rf "$own"
+	exit 77
+}
+
+# Whether something is mounted on PATH (default $MNT): non-blocking,
+# unlike stat on a hung FUSE mount.
+# shellcheck disable=SC2120 # PATH is optional
+is_mounted() {
+	awk -v m="${1:-$MNT}" '$5 == m { n++ } END { exit n == 0 }' /proc/self/mountinfo
+}
+
 # Start the test account; exit 77 (with the reason) if it cannot run
 # here, 1 if it failed. The caller sets the trap that stops it.
 account_start() {

@@ -40,24 +40,10 @@ S=$W/store	# the bad store's state: pid, port, control.json, requests.log
 PY=/usr/bin/python3
 MNT=$W/mnt
 
-if [ ! -c /dev/fuse ]; then
-	echo "SKIP: /dev/fuse is missing (no FUSE in this kernel or container;" \
-	    "a container needs --device /dev/fuse --cap-add SYS_ADMIN)"
-	[ -z "$own" ] || rm -rf "$own"
-	exit 77
-fi
-if ! command -v fusermount3 >/dev/null 2>&1; then
-	echo "SKIP: fusermount3 is missing (Debian package fuse3:" \
-	    "sh scripts/install-deps.sh test)"
-	[ -z "$own" ] || rm -rf "$own"
-	exit 77
-fi
 # shellcheck source=tests/integration/account_lib.sh
 . "$here/account_lib.sh"
+fuse_needed
 
-is_mounted() {	# non-blocking, unlike stat on a hung FUSE mount
-	awk -v m="$MNT" '$5 == m { n++ } END { exit n == 0 }' /proc/self/mountinfo
-}
 ours() {	# PID WORD: that process is alive and its argv holds WORD
 	[ -n "$1" ] && tr '\0' '\n' 2>/dev/null <"/proc/$1/cmdline" |
 	    grep -qxF -- "$2"
@@ -285,6 +271,18 @@ unhold() {	# let the holder go; its problems become the case's
 	    fail "$(grep '^problem' "$W/hold.out" | head -3 | tr '\n' '|')"
 	grep -q 'Traceback' "$W/hold.out" && fail "holder: $(oneline "$W/hold.out")"
 }
+# Both objects held open (verified, not yet named), the daemon killed -9:
+# the dead mount cleaned up, the cache and the catalog checked.
+kill_holding() {
+	hold "$P_RE" "$P_RE2"
+	wait_for 60 held_or_gone
+	[ -e "$W/held" ] || fail "the holder did not read both: $(oneline "$W/hold.out")"
+	kill9
+	unhold
+	dead_unmount
+	objects_ok "$C"
+	catalog_ok "$C"
+}
 sha_() {	# NAME...: mnt.py sha on the mount, its problems the case's
 	timeout -k 5 120 $PY "$here/mount/mnt.py" sha "$MNT" "$@" \
 	    >"$W/mnt.out" 2>&1 || fail "$(grep -v '^# ' "$W/mnt.out" | head -4 | tr '\n' '|')"
@@ -338,14 +336,7 @@ case_end "daemon killed -9 during a GCM first download (store at 4 KiB/s): the d
 # 2. verified, held open, not named yet
 store_set '{}'
 if mount_ "$C"; then
-	hold "$P_RE" "$P_RE2"
-	wait_for 60 held_or_gone
-	[ -e "$W/held" ] || fail "the holder did not read both: $(oneline "$W/hold.out")"
-	kill9
-	unhold
-	dead_unmount
-	objects_ok "$C"
-	catalog_ok "$C"
+	kill_holding
 fi
 case_end "daemon killed -9 with two verified downloads held open: every named object verifies; catalog intact"
 
@@ -362,14 +353,7 @@ case_end "after the kills, a new mount reads both with the right bytes; a clean 
 
 b0=$(served "r['uri'] == '$O_RE' and r['method'] == 'GET'") n0=$(nginx_hits "$O_RE2")
 if mount_ "$C"; then
-	hold "$P_RE" "$P_RE2"
-	wait_for 60 held_or_gone
-	[ -e "$W/held" ] || fail "the holder did not read both: $(oneline "$W/hold.out")"
-	kill9
-	unhold
-	dead_unmount
-	objects_ok "$C"
-	catalog_ok "$C"
+	kill_holding
 fi
 if mount_ "$C"; then
 	sha_ re_C_docstable_stereo re_D_oai

@@ -47,24 +47,13 @@ SECS=${TFS_LOAD_SECONDS:-12}
 SEED=${TFS_SEED:-$(date +%s)}
 GRACE=45	# after the end: a reader still reading is hung
 
-if [ ! -c /dev/fuse ]; then
-	echo "SKIP: /dev/fuse is missing (no FUSE in this kernel or container;" \
-	    "a container needs --device /dev/fuse --cap-add SYS_ADMIN)"
-	[ -z "$own" ] || rm -rf "$own"
-	exit 77
-fi
-if ! command -v fusermount3 >/dev/null 2>&1; then
-	echo "SKIP: fusermount3 is missing (Debian package fuse3:" \
-	    "sh scripts/install-deps.sh test)"
-	[ -z "$own" ] || rm -rf "$own"
-	exit 77
-fi
+# shellcheck source=tests/integration/account_lib.sh
+. "$here/account_lib.sh"
+fuse_needed
 if [ ! -x "$TWILIOFS" ]; then
 	echo "Bail out! $TWILIOFS is not there (make)"
 	exit 1
 fi
-# shellcheck source=tests/integration/account_lib.sh
-. "$here/account_lib.sh"
 
 # The bound on the daemon's peak memory (VmHWM, MiB) for each build,
 # from what 16 readers made it on the 2-core machine. Optimised: 17-32
@@ -89,9 +78,6 @@ max_rss=${TFS_LOAD_MAX_RSS_MIB:-$max_rss}
 tsan="exitcode=66 die_after_fork=0 second_deadlock_stack=1"
 export TSAN_OPTIONS="$tsan suppressions=$top/tests/tsan.supp ${TSAN_OPTIONS:-} log_path=$W/tsan"
 
-is_mounted() {	# non-blocking, unlike stat on a hung FUSE mount
-	awk -v m="$MNT" '$5 == m { n++ } END { exit n == 0 }' /proc/self/mountinfo
-}
 mpid=''
 daemon_ours() {	# the daemon is alive and still ours (names $MNT)
 	[ -n "$mpid" ] && tr '\0' '\n' 2>/dev/null <"/proc/$mpid/cmdline" |

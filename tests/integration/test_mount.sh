@@ -28,16 +28,9 @@ PY=/usr/bin/python3
 SEED=${TFS_SEED:-$(date +%s)}
 
 # ---- what this test needs -------------------------------------------------
-if [ ! -c /dev/fuse ]; then
-	echo "SKIP: /dev/fuse is missing (no FUSE in this kernel or container;" \
-	    "a container needs --device /dev/fuse --cap-add SYS_ADMIN)"
-	exit 77
-fi
-if ! command -v fusermount3 >/dev/null 2>&1; then
-	echo "SKIP: fusermount3 is missing (Debian package fuse3:" \
-	    "sh scripts/install-deps.sh test)"
-	exit 77
-fi
+# shellcheck source=tests/integration/account_lib.sh
+. "$here/account_lib.sh"
+fuse_needed
 for t in rsync getfattr ffprobe ffmpeg mountpoint curl; do
 	command -v $t >/dev/null 2>&1 && continue
 	echo "Bail out! $t is missing: sh scripts/install-deps.sh test"
@@ -48,11 +41,8 @@ if ! "$TWILIOFS" mount --help >"$W/help" 2>&1; then
 	exit 1
 fi
 
-mounts_at() {	# [PATH]: how many mounts sit on PATH (default $MNT)
-	awk -v m="${1:-$MNT}" '$5 == m { n++ } END { print n + 0 }' /proc/self/mountinfo
-}
-is_mounted() {	# [PATH]: non-blocking, unlike stat on a hung FUSE mount
-	[ "$(mounts_at "${1:-$MNT}")" -gt 0 ]
+mounts_at() {	# how many mounts sit on $MNT (stacked ones too)
+	awk -v m="$MNT" '$5 == m { n++ } END { print n + 0 }' /proc/self/mountinfo
 }
 unmount_all() {	# [PATH]: every mount on PATH, stacked ones too
 	local i
@@ -70,8 +60,6 @@ rm -rf "${W:?}/cache" "${W:?}/cache3" "${W:?}/home" "${W:?}/dest" "${W:?}/mnt" \
 mkdir -p "$MNT"
 touch "$W/start.stamp"
 
-# shellcheck source=tests/integration/account_lib.sh
-. "$here/account_lib.sh"
 account_start
 
 pids=''	# the twiliofs processes this test started (or found as its daemon)

@@ -35,24 +35,10 @@ S=$W/store	# the bad store's state: pid, port, control.json, requests.log
 PY=/usr/bin/python3
 MNT=$W/mnt
 
-if [ ! -c /dev/fuse ]; then
-	echo "SKIP: /dev/fuse is missing (no FUSE in this kernel or container;" \
-	    "a container needs --device /dev/fuse --cap-add SYS_ADMIN)"
-	[ -z "$own" ] || rm -rf "$own"
-	exit 77
-fi
-if ! command -v fusermount3 >/dev/null 2>&1; then
-	echo "SKIP: fusermount3 is missing (Debian package fuse3:" \
-	    "sh scripts/install-deps.sh test)"
-	[ -z "$own" ] || rm -rf "$own"
-	exit 77
-fi
 # shellcheck source=tests/integration/account_lib.sh
 . "$here/account_lib.sh"
+fuse_needed
 
-is_mounted() {	# non-blocking, unlike stat on a hung FUSE mount
-	awk -v m="$MNT" '$5 == m { n++ } END { exit n == 0 }' /proc/self/mountinfo
-}
 daemon_pid() {	# the twiliofs whose command line names $MNT (ours), or ''
 	local p
 	for p in /proc/[0-9]*; do
