@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* fs.c - FUSE operations over a snapshot of the catalog. */
 #define _GNU_SOURCE	/* pthread_rwlock, strndup */
-/* 3.12: fuse_parse_cmdline and fuse_loop_mt with struct fuse_loop_config */
+/* 3.12: fuse_parse_cmdline and fuse_session_loop_mt with struct
+ * fuse_loop_config */
 #define FUSE_USE_VERSION 312
 #include <errno.h>
 #include <fcntl.h>
@@ -18,7 +19,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <fuse.h>
+/*
+ * The low-level API: the tree's own inode numbers are the kernel's node
+ * ids. The high-level one keeps a node, a name and two hash entries per
+ * path the kernel has looked up (~600 bytes an item after an ls -lR of
+ * 20,000 items), and libfuse 3.14's drops the opendir flags that let the
+ * kernel keep listings (fixed in 3.16.1).
+ */
 #include <fuse_lowlevel.h>
 
 #include "twiliofs/fs.h"
@@ -40,19 +47,22 @@ enum node_type { NODE_DIR, NODE_FILE, NODE_LINK, NODE_STATUS };
  * the tree's arena, name inline.
  */
 struct node {
-	uint64_t ino;
+	uint64_t ino;			/* also the kernel's node id */
 	int64_t mtime;
+	struct node *parent;		/* NULL for the root */
 	union {
 		struct {
-			struct node **kids;	/* by name, once built */
-			uint32_t nkids, capkids;
+			/* By name once built; while building, room for
+			 * a power of two of them (at least 4). */
+			struct node **kids;
+			uint32_t nkids;
 			uint32_t version;	/* of its listing */
 		} dir;
 		struct {
 			int64_t size;		/* plaintext bytes */
 			uint32_t version;	/* of its object: ETag, size */
 		} file;
-		const char *target;		/* symlinks, in the arena */
+		const struct node *target;	/* symlinks: the file */
 	} u;
 	uint8_t type;			/* enum node_type */
 	char name[];
@@ -65,8 +75,15 @@ struct chunk {
 	max_align_t mem[];
 };
 
+/* Nodes by inode number: open addressing, at most 3/4 full. */
+struct ino_index {
+	struct node **slot;
+	size_t cap, n;
+};
+
 struct tree {
 	struct node *root;
+	struct ino_index nodes;		/* all, by the kernel's ids */
 	struct chunk *arena;
 	struct status *status;		/* what status.json says of it */
 	struct fs_snapshot_info info;
@@ -80,7 +97,7 @@ struct fs {
 	gid_t gid;
 	mode_t fmode, dmode;		/* permission bits of files, dirs */
 	time_t mounted;
-	struct fuse *fuse;		/* for invalidations (set in init) */
+	struct fuse_session *se;	/* for invalidations */
 	pthread_t refresher;
 	int refresher_running;
 	pthread_mutex_t stop_mu;
@@ -99,6 +116,7 @@ struct open_file {
 	struct reader *r;
 	char *text;
 	size_t text_len;
+	char *path;			/* for messages */
 	char sid[ITEM_SID_LEN + 1];	/* the item read, for stale() */
 	int part;
 	atomic_int stale_noted;		/* stale() said once per open */
@@ -136,11 +154,14 @@ to_errno(int code)
 	}
 }
 
+/* The request this thread serves, if any: readers ask whether it was
+ * interrupted while they wait (fs_interrupted). */
+static _Thread_local fuse_req_t serving;
+
 int
 fs_interrupted(void)
 {
-	return fuse_get_context() != NULL && fuse_get_context()->fuse !=
-	    NULL && fuse_interrupted();
+	return serving != NULL && fuse_req_interrupted(serving);
 }
 
 /* --- inode numbers: stable across remounts, derived from names --- */
@@ -177,8 +198,9 @@ arena_alloc(struct tree *t, size_t n)
 	size_t cap;
 	void *p;
 
-	n = (n + sizeof(max_align_t) - 1) / sizeof(max_align_t) *
-	    sizeof(max_align_t);
+	/* Nodes hold no wider field than 8 bytes: no 16-byte rounding. */
+	n = (n + _Alignof(struct node) - 1) / _Alignof(struct node) *
+	    _Alignof(struct node);
 	if (c == NULL || c->cap - c->used < n) {
 		cap = n > CHUNK_BYTES ? n : CHUNK_BYTES;
 		c = malloc(sizeof(*c) + cap);
@@ -253,35 +275,32 @@ static struct node *
 add_kid(struct node *dir, struct node *kid)
 {
 	struct node **grown;
-	uint32_t cap;
+	uint32_t n = dir->u.dir.nkids;
 
 	if (kid == NULL)
 		return NULL;
-	if (dir->u.dir.nkids == dir->u.dir.capkids) {
-		cap = dir->u.dir.capkids == 0 ? 4 : dir->u.dir.capkids * 2;
-		grown = realloc(dir->u.dir.kids, cap * sizeof(*grown));
+	/* Full at 0 and at each power of two from 4 on: double. */
+	if (n == 0 || (n >= 4 && (n & (n - 1)) == 0)) {
+		grown = realloc(dir->u.dir.kids, (n == 0 ? 4 : 2 * (size_t)n) *
+		    sizeof(*grown));
 		if (grown == NULL)
 			return NULL;
 		dir->u.dir.kids = grown;
-		dir->u.dir.capkids = cap;
 	}
 	dir->u.dir.kids[dir->u.dir.nkids++] = kid;
+	kid->parent = dir;
 	if (kid->mtime > dir->mtime)
 		dir->mtime = kid->mtime;
 	return kid;
 }
 
 /*
- * The directories made while building, by inode (a hash of their path):
- * finding "video/rooms/RM…" again is O(1), whatever order items come in.
+ * Nodes by inode (a hash of their path): the directories while building
+ * (finding "video/rooms/RM…" again is O(1), whatever order items come
+ * in), and every node of a built tree (the kernel names them by it).
  */
-struct dir_index {
-	struct node **slot;
-	size_t cap, n;
-};
-
 static struct node *
-index_find(const struct dir_index *x, uint64_t ino)
+index_find(const struct ino_index *x, uint64_t ino)
 {
 	size_t i;
 
@@ -295,12 +314,12 @@ index_find(const struct dir_index *x, uint64_t ino)
 }
 
 static int
-index_add(struct dir_index *x, struct node *n)
+index_add(struct ino_index *x, struct node *n)
 {
-	struct dir_index big;
+	struct ino_index big;
 	size_t i;
 
-	if (2 * (x->n + 1) > x->cap) {
+	if (4 * (x->n + 1) > 3 * x->cap) {
 		big.cap = x->cap == 0 ? 64 : x->cap * 2;
 		big.n = 0;
 		big.slot = calloc(big.cap, sizeof(*big.slot));
@@ -322,7 +341,7 @@ index_add(struct dir_index *x, struct node *n)
 
 struct build {
 	struct tree *t;
-	struct dir_index dirs;
+	struct ino_index dirs;
 	int failed;
 };
 
@@ -395,7 +414,20 @@ finish_dir(struct node *dir)
 	if (n == 0)
 		free(k);
 	dir->u.dir.kids = n == 0 ? NULL : fit != NULL ? fit : k;
-	dir->u.dir.capkids = n;
+}
+
+/* Index n and everything under it by inode; -1 when out of memory. */
+static int
+index_tree(struct ino_index *x, struct node *n)
+{
+	uint32_t i;
+
+	if (index_add(x, n) != 0)
+		return -1;
+	for (i = 0; n->type == NODE_DIR && i < n->u.dir.nkids; i++)
+		if (index_tree(x, n->u.dir.kids[i]) != 0)
+			return -1;
+	return 0;
 }
 
 /* The item's file name and directory, as the tree shows them. */
@@ -417,28 +449,23 @@ item_place(const struct item *it, const struct kind_info *ki,
 	}
 }
 
-/* video/rooms/RM…/<file> -> ../../recordings|compositions/DAY/file */
+/* video/rooms/RM…/<file> -> ../../recordings|compositions/DAY/file:
+ * the link keeps the file's node, its text is made when asked. */
 static int
-add_room_link(struct build *b, const struct item *it,
-    const struct kind_info *ki, const char *day, const char *file)
+add_room_link(struct build *b, const struct item *it, const char *file,
+    const struct node *f)
 {
-	char dir[96], target[256], key[160];
+	char dir[96], key[160];
 	struct node *d, *l;
-	char *t;
 	time_t when = (time_t)it->date_created;
 
 	(void)snprintf(dir, sizeof(dir), "video/rooms/%s", it->room_sid);
-	/* From video/rooms/RM…: up to video, down to the kind. */
-	(void)snprintf(target, sizeof(target), "../../%s/%s/%s",
-	    strchr(ki->dir, '/') + 1, day, file);
 	(void)snprintf(key, sizeof(key), "room:%s/%s", it->room_sid, file);
 	d = mkdirs(b, dir, when);
 	l = d != NULL ? node_new(b->t, file, NODE_LINK, key) : NULL;
-	t = l != NULL ? arena_alloc(b->t, strlen(target) + 1) : NULL;
-	if (t == NULL)
+	if (l == NULL)
 		return -1;
-	memcpy(t, target, strlen(target) + 1);
-	l->u.target = t;
+	l->u.target = f;
 	l->mtime = when;
 	return add_kid(d, l) != NULL ? 0 : -1;
 }
@@ -469,7 +496,7 @@ add_item(const struct item *it, void *arg)
 		f = add_kid(d, f);
 	}
 	if (f == NULL || (ki->rooms && it->room_sid[0] != '\0' &&
-	    add_room_link(b, it, ki, day, file) != 0)) {
+	    add_room_link(b, it, file, f) != 0)) {
 		b->failed = 1;
 		return -1;
 	}
@@ -484,6 +511,7 @@ tree_free(struct tree *t)
 	if (t == NULL)
 		return;
 	node_free_kids(t->root);
+	free(t->nodes.slot);
 	for (c = t->arena; c != NULL; c = next) {
 		next = c->next;
 		free(c);
@@ -527,6 +555,8 @@ tree_build(struct fs *fs, struct tree **out, struct tfs_error *err)
 		st->mtime = fs->mounted;
 	free(b.dirs.slot);
 	finish_dir(b.t->root);
+	if (index_tree(&b.t->nodes, b.t->root) != 0)
+		b.failed = 1;
 	if (rc == TFS_OK && (b.failed || st == NULL))
 		rc = tfs_error_set(err, TFS_ERR_NOMEM, "out of memory while "
 		    "building the tree");
@@ -541,31 +571,65 @@ tree_build(struct fs *fs, struct tree **out, struct tfs_error *err)
 /* --- lookups (under the read lock) --- */
 
 static struct fs *
-fs_of_context(void)
+fs_of(fuse_req_t req)
 {
-	return fuse_get_context()->private_data;
+	return fuse_req_userdata(req);
 }
 
+/* The node the kernel calls ino in tree t; NULL if t has none. */
 static struct node *
-lookup(struct tree *t, const char *path)
+node_of(struct tree *t, fuse_ino_t ino)
 {
-	struct node *n = t->root;
-	const char *p = path, *slash;
-	size_t len;
+	return ino == FUSE_ROOT_ID ? t->root : index_find(&t->nodes, ino);
+}
 
-	while (*p == '/')
-		p++;
-	while (*p != '\0' && n != NULL) {
-		if (n->type != NODE_DIR)
-			return NULL;
-		slash = strchr(p, '/');
-		len = slash != NULL ? (size_t)(slash - p) : strlen(p);
-		n = find_kid(n, p, len);
-		p += len;
-		while (*p == '/')
-			p++;
+/* n's path from the root ("/video/…"); -1 if longer than cap. */
+static int
+node_path(const struct node *n, char *buf, size_t cap)
+{
+	const struct node *up[16];
+	size_t depth = 0, len = 0;
+	int w;
+
+	for (; n != NULL && n->parent != NULL; n = n->parent) {
+		if (depth == sizeof(up) / sizeof(up[0]))
+			return -1;
+		up[depth++] = n;
 	}
-	return n;
+	(void)snprintf(buf, cap, "/");
+	while (depth > 0) {
+		w = snprintf(buf + len, cap - len, "/%s", up[--depth]->name);
+		if (w < 0 || (size_t)w >= cap - len)
+			return -1;
+		len += (size_t)w;
+	}
+	return 0;
+}
+
+/*
+ * A room's link's text, into buf: from video/rooms/RM… up to video, then
+ * the file's path under video. Its length.
+ */
+static size_t
+link_text(const struct node *l, char *buf, size_t cap)
+{
+	char path[512];
+	const char *under;
+
+	if (node_path(l->u.target, path, sizeof(path)) != 0 ||
+	    (under = strchr(path + 1, '/')) == NULL)
+		under = "";
+	return (size_t)snprintf(buf, cap, "../..%s", under);
+}
+
+static int
+same_target(const struct node *a, const struct node *b)
+{
+	char ta[512], tb[512];
+
+	(void)link_text(a, ta, sizeof(ta));
+	(void)link_text(b, tb, sizeof(tb));
+	return strcmp(ta, tb) == 0;
 }
 
 /* status.json's text for tree t (the caller frees it). */
@@ -593,7 +657,7 @@ static void
 fill_stat(struct fs *fs, struct tree *t, const struct node *n,
     struct stat *st)
 {
-	char *text;
+	char *text, text_buf[512];
 	size_t len = 0;
 
 	memset(st, 0, sizeof(*st));
@@ -615,7 +679,7 @@ fill_stat(struct fs *fs, struct tree *t, const struct node *n,
 		break;
 	case NODE_LINK:
 		st->st_mode = S_IFLNK | 0777;
-		st->st_size = (off_t)strlen(n->u.target);
+		st->st_size = (off_t)link_text(n, text_buf, sizeof(text_buf));
 		break;
 	case NODE_STATUS:
 		st->st_mode = S_IFREG | fs->fmode;
@@ -626,6 +690,23 @@ fill_stat(struct fs *fs, struct tree *t, const struct node *n,
 	}
 }
 
+/* What the kernel may keep of n: everything for as long as a tree lives
+ * (a new tree invalidates what changed: invalidate_changed). */
+#define KEEP_S 300.0
+/* How long "no such entry" is kept: new items come with a refresh. */
+#define KEEP_ABSENT_S 1.0
+
+static void
+fill_entry(struct fs *fs, struct tree *t, const struct node *n,
+    struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = n->ino;
+	fill_stat(fs, t, n, &e->attr);
+	e->attr_timeout = KEEP_S;
+	e->entry_timeout = KEEP_S;
+}
+
 /*
  * status.json's size is cached by the kernel like any attribute; when what
  * it reports changes, drop the cached one so stat and read agree.
@@ -633,94 +714,176 @@ fill_stat(struct fs *fs, struct tree *t, const struct node *n,
 static void
 status_changed(struct fs *fs)
 {
-	if (fs->fuse != NULL)
-		(void)fuse_invalidate_path(fs->fuse, "/.twiliofs/status.json");
+	if (fs->se != NULL)
+		(void)fuse_lowlevel_notify_inval_inode(fs->se,
+		    fnv1a("status"), 0, 0);
 }
 
 /* --- FUSE operations --- */
 
-static int
-op_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
+static void
+op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	struct fs *fs = fs_of_context();
-	struct node *n;
-	int rc = -ENOENT;
-
-	(void)fi;
-	pthread_rwlock_rdlock(&fs->lock);
-	n = lookup(fs->tree, path);
-	if (n != NULL) {
-		fill_stat(fs, fs->tree, n, st);
-		rc = 0;
-	}
-	pthread_rwlock_unlock(&fs->lock);
-	return rc;
-}
-
-static int
-op_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t off,
-    struct fuse_file_info *fi, enum fuse_readdir_flags flags)
-{
-	struct fs *fs = fs_of_context();
-	enum fuse_fill_dir_flags plus;
-	struct stat st;
-	struct node *n;
-	size_t i;
+	struct fs *fs = fs_of(req);
+	struct fuse_entry_param e;
+	struct node *dir, *n = NULL;
 	int rc = 0;
 
-	(void)off;
-	(void)fi;
-	/* With readdirplus, the kernel takes each entry's attributes from
-	 * the listing: no lookup per entry for ls -l or rsync. */
-	plus = (flags & FUSE_READDIR_PLUS) ? FUSE_FILL_DIR_PLUS : 0;
 	pthread_rwlock_rdlock(&fs->lock);
-	n = lookup(fs->tree, path);
+	dir = node_of(fs->tree, parent);
+	if (dir == NULL)
+		rc = ENOENT;
+	else if (dir->type != NODE_DIR)
+		rc = ENOTDIR;
+	else
+		n = find_kid(dir, name, strlen(name));
+	if (n != NULL)
+		fill_entry(fs, fs->tree, n, &e);
+	pthread_rwlock_unlock(&fs->lock);
+	if (rc != 0) {
+		fuse_reply_err(req, rc);
+		return;
+	}
+	if (n == NULL) {
+		memset(&e, 0, sizeof(e));	/* kept as absent a while */
+		e.entry_timeout = KEEP_ABSENT_S;
+	}
+	fuse_reply_entry(req, &e);
+}
+
+static void
+op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct stat st;
+	struct node *n;
+
+	(void)fi;
+	pthread_rwlock_rdlock(&fs->lock);
+	n = node_of(fs->tree, ino);
+	if (n != NULL)
+		fill_stat(fs, fs->tree, n, &st);
+	pthread_rwlock_unlock(&fs->lock);
 	if (n == NULL)
-		rc = -ENOENT;
-	else if (n->type != NODE_DIR)
-		rc = -ENOTDIR;
-	else {
-		fill(buf, ".", NULL, 0, 0);
-		fill(buf, "..", NULL, 0, 0);
-		for (i = 0; i < n->u.dir.nkids; i++) {
-			fill_stat(fs, fs->tree, n->u.dir.kids[i], &st);
-			if (fill(buf, n->u.dir.kids[i]->name, &st, 0, plus) !=
-			    0)
-				break;
-		}
+		fuse_reply_err(req, ENOENT);
+	else
+		fuse_reply_attr(req, &st, KEEP_S);
+}
+
+/*
+ * Entry k of dir's listing into buf (at most room bytes), at offset k
+ * ("." and ".." are 0 and 1); its length, more than room if it did not
+ * fit. With readdirplus the kernel takes each entry's attributes from
+ * the listing: no lookup per entry for ls -l or rsync.
+ */
+static size_t
+add_dirent(fuse_req_t req, struct tree *t, const struct node *dir,
+    size_t k, int plus, char *buf, size_t room)
+{
+	struct fs *fs = fs_of(req);
+	struct fuse_entry_param e;
+	const char *name = k == 0 ? "." : "..";
+
+	memset(&e, 0, sizeof(e));
+	if (k >= 2) {
+		name = dir->u.dir.kids[k - 2]->name;
+		fill_entry(fs, t, dir->u.dir.kids[k - 2], &e);
+	} else {
+		/* No entry for these two: the kernel knows them. */
+		e.attr.st_ino = k == 0 || dir->parent == NULL ? dir->ino :
+		    dir->parent->ino;
+		e.attr.st_mode = S_IFDIR;
+	}
+	if (plus)
+		return fuse_add_direntry_plus(req, buf, room, name, &e,
+		    (off_t)k + 1);
+	return fuse_add_direntry(req, buf, room, name, &e.attr, (off_t)k + 1);
+}
+
+static void
+readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+    int plus)
+{
+	struct fs *fs = fs_of(req);
+	size_t k, used = 0, len;
+	struct node *dir;
+	char *buf = malloc(size);
+	int rc = 0;
+
+	if (buf == NULL) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	pthread_rwlock_rdlock(&fs->lock);
+	dir = node_of(fs->tree, ino);
+	if (dir == NULL)
+		rc = ENOENT;
+	else if (dir->type != NODE_DIR)
+		rc = ENOTDIR;
+	for (k = off < 0 ? 0 : (size_t)off; rc == 0 && k < (size_t)
+	    dir->u.dir.nkids + 2; k++) {
+		len = add_dirent(req, fs->tree, dir, k, plus, buf + used,
+		    size - used);
+		if (len > size - used)
+			break;
+		used += len;
 	}
 	pthread_rwlock_unlock(&fs->lock);
-	return rc;
+	if (rc != 0)
+		fuse_reply_err(req, rc);
+	else
+		fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
+static void
+op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+    struct fuse_file_info *fi)
+{
+	(void)fi;
+	readdir_common(req, ino, size, off, 0);
+}
+
+static void
+op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+    struct fuse_file_info *fi)
+{
+	(void)fi;
+	readdir_common(req, ino, size, off, 1);
 }
 
 /* Listings change only with a new tree, which invalidates what changed:
  * the kernel may keep them. */
-static int
-op_opendir(const char *path, struct fuse_file_info *fi)
+static void
+op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	(void)path;
+	(void)ino;
 	fi->cache_readdir = 1;
 	fi->keep_cache = 1;
-	return 0;
+	fuse_reply_open(req, fi);
 }
 
-static int
-op_readlink(const char *path, char *buf, size_t size)
+static void
+op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
-	struct fs *fs = fs_of_context();
+	struct fs *fs = fs_of(req);
+	char target[256];
 	struct node *n;
-	int rc = -ENOENT;
+	int rc = 0;
 
 	pthread_rwlock_rdlock(&fs->lock);
-	n = lookup(fs->tree, path);
-	if (n != NULL && n->type != NODE_LINK)
-		rc = -EINVAL;
-	else if (n != NULL) {
-		(void)snprintf(buf, size, "%s", n->u.target);
-		rc = 0;
-	}
+	n = node_of(fs->tree, ino);
+	if (n == NULL)
+		rc = ENOENT;
+	else if (n->type != NODE_LINK)
+		rc = EINVAL;
+	else
+		(void)link_text(n, target, sizeof(target));
 	pthread_rwlock_unlock(&fs->lock);
-	return rc;
+	if (rc != 0)
+		fuse_reply_err(req, rc);
+	else
+		fuse_reply_readlink(req, target);
 }
 
 /*
@@ -788,107 +951,153 @@ item_at(struct fs *fs, const char *path, struct item *it,
 	return fs->cfg->item(fs->cfg->arg, sid, part, it, err);
 }
 
+/*
+ * Which node ino is, and its path (cap bytes): its type, or -1 if the
+ * tree has no such node.
+ */
 static int
-op_open(const char *path, struct fuse_file_info *fi)
+node_at(struct fs *fs, fuse_ino_t ino, char *path, size_t cap)
 {
-	struct fs *fs = fs_of_context();
-	struct tfs_error err = { 0, "" };
-	struct open_file *of;
-	struct item it;
 	struct node *n;
-	int rc, is_status = 0;
+	int type = -1;
 
-	if ((fi->flags & O_ACCMODE) != O_RDONLY)
-		return -EROFS;
 	pthread_rwlock_rdlock(&fs->lock);
-	n = lookup(fs->tree, path);
-	rc = n == NULL ? -ENOENT : n->type == NODE_DIR ? -EISDIR : 0;
-	is_status = rc == 0 && n->type == NODE_STATUS;
-	of = rc == 0 ? calloc(1, sizeof(*of)) : NULL;
-	if (rc == 0 && of == NULL)
-		rc = -ENOMEM;
-	if (rc == 0 && is_status) {
-		of->text = status_text(fs, fs->tree, &of->text_len);
-		if (of->text == NULL)
-			rc = -ENOMEM;
-	}
+	n = node_of(fs->tree, ino);
+	if (n != NULL && node_path(n, path, cap) == 0)
+		type = n->type;
 	pthread_rwlock_unlock(&fs->lock);
-	if (rc == 0 && !is_status) {
-		/* The rest of the item is the catalog's: read it now. */
-		rc = item_at(fs, path, &it, &err);
-		if (rc == TFS_OK)
-			rc = reader_open(fs->cfg->readers, &it, &of->r, &err);
-		if (rc != TFS_OK) {
-			log_msg(TFS_LOG_WARN, "%s: %s", path, err.detail[0] ?
-			    err.detail : tfs_strerror(rc));
-			if (rc == TFS_ERR_INTEGRITY)
-				status_changed(fs);
-			if (rc == TFS_ERR_CHANGED && fs->cfg->stale != NULL)
-				fs->cfg->stale(fs->cfg->arg, it.sid, it.part);
-			rc = -to_errno(rc);
-		}
+	return type;
+}
+
+static void
+free_open_file(struct open_file *of)
+{
+	if (of == NULL)
+		return;
+	reader_close(of->r);
+	free(of->text);
+	free(of->path);
+	free(of);
+}
+
+/* An open item: its reader, from the catalog's whole item. */
+static int
+open_item(struct fs *fs, struct open_file *of)
+{
+	struct tfs_error err = { 0, "" };
+	struct item it;
+	int rc;
+
+	rc = item_at(fs, of->path, &it, &err);
+	if (rc == TFS_OK)
+		rc = reader_open(fs->cfg->readers, &it, &of->r, &err);
+	if (rc != TFS_OK) {
+		log_msg(TFS_LOG_WARN, "%s: %s", of->path, err.detail[0] ?
+		    err.detail : tfs_strerror(rc));
+		if (rc == TFS_ERR_INTEGRITY)
+			status_changed(fs);
+		if (rc == TFS_ERR_CHANGED && fs->cfg->stale != NULL)
+			fs->cfg->stale(fs->cfg->arg, it.sid, it.part);
+		return to_errno(rc);
+	}
+	memcpy(of->sid, it.sid, sizeof(of->sid));
+	of->part = it.part;
+	return 0;
+}
+
+static void
+op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct open_file *of = NULL;
+	char path[512];
+	int type, rc = 0;
+
+	if ((fi->flags & O_ACCMODE) != O_RDONLY) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	type = node_at(fs, ino, path, sizeof(path));
+	if (type < 0)
+		rc = ENOENT;
+	else if (type == NODE_DIR)
+		rc = EISDIR;
+	else if ((of = calloc(1, sizeof(*of))) == NULL ||
+	    (of->path = strdup(path)) == NULL)
+		rc = ENOMEM;
+	if (rc == 0 && type == NODE_STATUS) {
+		pthread_rwlock_rdlock(&fs->lock);
+		of->text = status_text(fs, fs->tree, &of->text_len);
+		pthread_rwlock_unlock(&fs->lock);
+		rc = of->text == NULL ? ENOMEM : 0;
+	} else if (rc == 0) {
+		serving = req;
+		rc = open_item(fs, of);
+		serving = NULL;
 	}
 	if (rc != 0) {
-		if (of != NULL)
-			free(of->text);
-		free(of);
-		return rc;
-	}
-	if (!is_status) {
-		memcpy(of->sid, it.sid, sizeof(of->sid));
-		of->part = it.part;
+		free_open_file(of);
+		fuse_reply_err(req, rc);
+		return;
 	}
 	fi->fh = (uint64_t)(uintptr_t)of;
 	/* The content never changes: let the page cache keep it. Status
 	 * changes: always ask us. */
-	fi->keep_cache = !is_status;
-	fi->direct_io = is_status;
-	return 0;
+	fi->keep_cache = type != NODE_STATUS;
+	fi->direct_io = type == NODE_STATUS;
+	if (fuse_reply_open(req, fi) != 0)
+		free_open_file(of);	/* interrupted: no release comes */
 }
 
-static int
-op_read(const char *path, char *buf, size_t size, off_t off,
+static void
+op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     struct fuse_file_info *fi)
 {
 	struct open_file *of = (struct open_file *)(uintptr_t)fi->fh;
 	struct tfs_error err = { 0, "" };
 	size_t got = 0;
+	char *buf;
 	int rc;
 
-	if (of->text != NULL) {
-		if ((size_t)off >= of->text_len)
-			return 0;
-		got = of->text_len - (size_t)off < size ? of->text_len -
-		    (size_t)off : size;
-		memcpy(buf, of->text + off, got);
-		return (int)got;
+	(void)ino;
+	/* Replied from a buffer of this request's own: the reply lets the
+	 * reader go on, and its close (release, on another thread) may
+	 * free the open file before fuse_reply_buf has returned. */
+	if ((buf = malloc(size > 0 ? size : 1)) == NULL) {
+		fuse_reply_err(req, ENOMEM);
+		return;
 	}
+	if (of->text != NULL) {
+		got = (size_t)off >= of->text_len ? 0 : of->text_len -
+		    (size_t)off < size ? of->text_len - (size_t)off : size;
+		memcpy(buf, of->text + (got > 0 ? off : 0), got);
+		fuse_reply_buf(req, buf, got);
+		free(buf);
+		return;
+	}
+	serving = req;
 	rc = reader_read(of->r, buf, size, off, &got, &err);
+	serving = NULL;
 	if (rc != TFS_OK) {
 		if (rc == TFS_ERR_INTEGRITY)
-			status_changed(fs_of_context());
+			status_changed(fs_of(req));
 		if (rc == TFS_ERR_CHANGED)
-			note_stale(fs_of_context(), of);
-		log_msg(TFS_LOG_WARN, "%s: read at %lld: %s", path,
+			note_stale(fs_of(req), of);
+		log_msg(TFS_LOG_WARN, "%s: read at %lld: %s", of->path,
 		    (long long)off, err.detail[0] ? err.detail :
 		    tfs_strerror(rc));
-		return -to_errno(rc);
-	}
-	return (int)got;
+		fuse_reply_err(req, to_errno(rc));
+	} else
+		fuse_reply_buf(req, buf, got);
+	free(buf);
 }
 
-static int
-op_release(const char *path, struct fuse_file_info *fi)
+static void
+op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct open_file *of = (struct open_file *)(uintptr_t)fi->fh;
-
-	(void)path;
-	if (of == NULL)
-		return 0;
-	reader_close(of->r);
-	free(of->text);
-	free(of);
-	return 0;
+	(void)ino;
+	free_open_file((struct open_file *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
 }
 
 /* The value of xattr name (user.twilio.…) of it into out; 0 if none. */
@@ -933,68 +1142,78 @@ static const char *const xattr_names[] = { "sid", "kind", "room_sid",
     "encryption", "public_key_sid" };
 
 /*
- * The item of a file, for its xattrs: -ENOENT (no such path), -ENODATA
+ * The item of a file, for its xattrs: ENOENT (no such node), ENODATA
  * (not an item's file: a directory, a link, status.json), or 0.
  */
 static int
-xattr_item(struct fs *fs, const char *path, struct item *it)
+xattr_item(struct fs *fs, fuse_ino_t ino, struct item *it)
 {
 	struct tfs_error err = { 0, "" };
-	struct node *n;
+	char path[512];
 	int type;
 
-	pthread_rwlock_rdlock(&fs->lock);
-	n = lookup(fs->tree, path);
-	type = n != NULL ? n->type : -1;
-	pthread_rwlock_unlock(&fs->lock);
+	type = node_at(fs, ino, path, sizeof(path));
 	if (type < 0)
-		return -ENOENT;
+		return ENOENT;
 	if (type != NODE_FILE)
-		return -ENODATA;
+		return ENODATA;
 	if (item_at(fs, path, it, &err) != TFS_OK)
-		return -ENODATA;
+		return ENODATA;
 	return 0;
 }
 
-static int
-op_getxattr(const char *path, const char *name, char *value, size_t size)
+/* Answer a getxattr or listxattr of size bytes with len bytes of v. */
+static void
+reply_xattr(fuse_req_t req, size_t size, const char *v, size_t len)
 {
-	struct fs *fs = fs_of_context();
-	struct item it;
-	char v[256];
-	size_t len;
-	int rc;
-
-	/* ls -l asks for security.selinux and ACLs on every entry: none
-	 * here, said at once, with no lock and no catalog read. */
-	if (strncmp(name, "user.twilio.", 12) != 0)
-		return -ENODATA;
-	rc = xattr_item(fs, path, &it);
-	if (rc == 0 && !xattr_value(fs, &it, name, v, sizeof(v)))
-		rc = -ENODATA;
-	if (rc != 0)
-		return rc;
-	len = strlen(v);
 	if (size == 0)
-		return (int)len;
-	if (size < len)
-		return -ERANGE;
-	memcpy(value, v, len);
-	return (int)len;
+		fuse_reply_xattr(req, len);
+	else if (size < len)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, v, len);
 }
 
-static int
-op_listxattr(const char *path, char *list, size_t size)
+static void
+op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
-	struct fs *fs = fs_of_context();
-	char v[256], name[64];
+	struct fs *fs = fs_of(req);
+	struct item it;
+	char v[256];
+	int rc;
+
+	/* ls -l asks for security.selinux and ACLs on every entry. These
+	 * namespaces are not supported here: EOPNOTSUPP, what the VFS says
+	 * for a namespace a file system has no handler for, lets ls stop
+	 * asking after the first entry of the mount (ENODATA would have
+	 * it ask again for every one). Other user.* names: no such xattr. */
+	if (strncmp(name, "user.", 5) != 0)
+		rc = EOPNOTSUPP;
+	else if (strncmp(name, "user.twilio.", 12) != 0)
+		rc = ENODATA;
+	else if ((rc = xattr_item(fs, ino, &it)) == 0 &&
+	    !xattr_value(fs, &it, name, v, sizeof(v)))
+		rc = ENODATA;
+	if (rc != 0)
+		fuse_reply_err(req, rc);
+	else
+		reply_xattr(req, size, v, strlen(v));
+}
+
+static void
+op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct fs *fs = fs_of(req);
+	char list[1024], v[256], name[64];
 	size_t i, total = 0, len;
 	struct item it;
 	int rc;
 
-	rc = xattr_item(fs, path, &it);
-	if (rc == -ENODATA)
-		return 0;
+	rc = xattr_item(fs, ino, &it);
+	if (rc == ENODATA) {
+		reply_xattr(req, size, "", 0);
+		return;
+	}
 	for (i = 0; rc == 0 && i < sizeof(xattr_names) /
 	    sizeof(xattr_names[0]); i++) {
 		(void)snprintf(name, sizeof(name), "user.twilio.%s",
@@ -1002,54 +1221,63 @@ op_listxattr(const char *path, char *list, size_t size)
 		if (!xattr_value(fs, &it, name, v, sizeof(v)))
 			continue;
 		len = strlen(name) + 1;
-		if (size > 0 && total + len > size)
-			return -ERANGE;
-		if (size > 0)
-			memcpy(list + total, name, len);
+		memcpy(list + total, name, len);
 		total += len;
 	}
-	return rc != 0 ? rc : (int)total;
+	if (rc != 0)
+		fuse_reply_err(req, rc);
+	else
+		reply_xattr(req, size, list, total);
 }
 
 /* --- refresh --- */
 
+/* Drop what the kernel keeps of inode ino: attributes, pages, listing. */
+static void
+forget_inode(struct fs *fs, uint64_t ino)
+{
+	(void)fuse_lowlevel_notify_inval_inode(fs->se, ino, 0, 0);
+}
+
+/* Drop the kernel's entry name of directory dir (and all under it). */
+static void
+forget_entry(struct fs *fs, uint64_t dir, const char *name)
+{
+	(void)fuse_lowlevel_notify_inval_entry(fs->se, dir, name,
+	    strlen(name));
+}
+
 /*
  * What the kernel caches of the old tree and the new one no longer says:
  * a file whose object changed upstream (another ETag or size) keeps its
- * path and inode, so its pages go; a listing that changed (entries added
- * or gone) goes, and so do the entries that are gone. Both listings are
- * sorted: one walk of the two side by side.
+ * name and inode, so its pages go; a listing that changed (entries added
+ * or gone) goes, and so do the entries that are gone or changed type or
+ * target. Both listings are sorted: one walk of the two side by side.
  */
 static void
 invalidate_changed(struct fs *fs, const struct node *was,
-    const struct node *now, const char *path)
+    const struct node *now)
 {
 	const struct node *a, *b;
 	uint32_t i = 0, j = 0;
-	char sub[512];
 	int c;
 
 	if (was->u.dir.version != now->u.dir.version)
-		(void)fuse_invalidate_path(fs->fuse, path[0] ? path : "/");
+		forget_inode(fs, now->ino);
 	while (i < was->u.dir.nkids || j < now->u.dir.nkids) {
 		a = i < was->u.dir.nkids ? was->u.dir.kids[i] : NULL;
 		b = j < now->u.dir.nkids ? now->u.dir.kids[j] : NULL;
 		c = a == NULL ? 1 : b == NULL ? -1 : strcmp(a->name, b->name);
-		if (snprintf(sub, sizeof(sub), "%s/%s", path, c <= 0 ?
-		    a->name : b->name) >= (int)sizeof(sub)) {
-			i += c <= 0;
-			j += c >= 0;
-			continue;
+		if (c == 0 && a->type == NODE_DIR && b->type == NODE_DIR)
+			invalidate_changed(fs, a, b);
+		else if (c == 0 && a->type == NODE_FILE && b->type ==
+		    NODE_FILE && a->u.file.version != b->u.file.version)
+			forget_inode(fs, a->ino);
+		else if (c < 0 || (c == 0 && (a->type != b->type ||
+		    (a->type == NODE_LINK && !same_target(a, b))))) {
+			forget_entry(fs, was->ino, a->name);
+			forget_inode(fs, a->ino);
 		}
-		if (c < 0)
-			(void)fuse_invalidate_path(fs->fuse, sub);
-		else if (c == 0 && a->type == NODE_DIR && b->type == NODE_DIR)
-			invalidate_changed(fs, a, b, sub);
-		else if (c == 0 && (a->type != b->type || (a->type ==
-		    NODE_FILE && a->u.file.version != b->u.file.version) ||
-		    (a->type == NODE_LINK && strcmp(a->u.target,
-		    b->u.target) != 0)))
-			(void)fuse_invalidate_path(fs->fuse, sub);
 		i += c <= 0;
 		j += c >= 0;
 	}
@@ -1073,8 +1301,8 @@ swap_tree(struct fs *fs)
 	fs->tree = t;
 	pthread_rwlock_unlock(&fs->lock);
 	/* Only this thread swaps trees: old is ours alone now. */
-	if (fs->fuse != NULL)
-		invalidate_changed(fs, old->root, t->root, "");
+	if (fs->se != NULL)
+		invalidate_changed(fs, old->root, t->root);
 	tree_free(old);
 	status_changed(fs);
 	fs->swapped = time(NULL);
@@ -1176,36 +1404,29 @@ start_refresher(struct fs *fs)
 	return rc;
 }
 
-static void *
-op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+/*
+ * Our inode numbers are stable, and what the kernel may cache changes
+ * only when a refresh swaps the tree, which invalidates what changed
+ * (invalidate_changed): entries, attributes, listings and link targets
+ * are kept long (KEEP_S).
+ */
+static void
+op_init(void *data, struct fuse_conn_info *conn)
 {
-	struct fs *fs = fuse_get_context()->private_data;
+	struct fs *fs = data;
 
-	fs->fuse = fuse_get_context()->fuse;
-	/*
-	 * Our inode numbers are stable, and what the kernel may cache
-	 * changes only when a refresh swaps the tree, which invalidates
-	 * what changed (invalidate_changed): entries, attributes, listings
-	 * and link targets can be kept long.
-	 */
-	cfg->use_ino = 1;
-	cfg->readdir_ino = 1;
-	cfg->entry_timeout = 300;
-	cfg->attr_timeout = 300;
-	cfg->negative_timeout = 1;
 	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
 		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
 	/* Threads are started here, in the daemon, after the fork. */
 	if ((fs->cfg->refresh > 0 || fs->cfg->first_sync) &&
 	    !fs->cfg->offline && start_refresher(fs) == 0)
 		fs->refresher_running = 1;
-	return fs;
 }
 
 /*
  * Stop the refresh thread and wait for it. Called as soon as the loop
- * ends, before libfuse tears down what fuse_invalidate_path uses; a
- * refresh under way finishes its sync but swaps no tree.
+ * ends, before the session its invalidations go through is unmounted;
+ * a refresh under way finishes its sync but swaps no tree.
  */
 static void
 stop_refresher(struct fs *fs)
@@ -1238,12 +1459,16 @@ op_destroy(void *data)
 	stop_refresher(data);
 }
 
-static const struct fuse_operations ops = {
+/* Left to libfuse: forget (no state per inode here: an inode is found
+ * by its number in whatever tree is current), releasedir, statfs. */
+static const struct fuse_lowlevel_ops ops = {
 	.init = op_init,
 	.destroy = op_destroy,
+	.lookup = op_lookup,
 	.getattr = op_getattr,
 	.opendir = op_opendir,
 	.readdir = op_readdir,
+	.readdirplus = op_readdirplus,
 	.readlink = op_readlink,
 	.open = op_open,
 	.read = op_read,
@@ -1349,7 +1574,7 @@ make_args(const struct fs_config *cfg, struct fuse_args *args,
  * max_threads: ours.
  */
 static int
-loop_mt(struct fuse *f, const struct fuse_cmdline_opts *o,
+loop_mt(struct fuse_session *se, const struct fuse_cmdline_opts *o,
     const char *fuse_opts)
 {
 	struct fuse_loop_config *lc = fuse_loop_cfg_create();
@@ -1365,7 +1590,7 @@ loop_mt(struct fuse *f, const struct fuse_cmdline_opts *o,
 	    strstr(fuse_opts, "max_threads=") == NULL))
 		threads = MAX_THREADS;
 	fuse_loop_cfg_set_max_threads(lc, threads);
-	res = fuse_loop_mt(f, lc);
+	res = fuse_session_loop_mt(se, lc);
 	fuse_loop_cfg_destroy(lc);
 	return res;
 }
@@ -1387,7 +1612,7 @@ warn_lost_logs(int foreground)
  * clean end (0), like fusermount3 -u; serve unmounts after it.
  */
 static int
-run_session(struct fuse *f, const struct fuse_cmdline_opts *o,
+run_session(struct fuse_session *se, const struct fuse_cmdline_opts *o,
     const struct fs_config *cfg, struct tfs_error *err)
 {
 	const char *mnt = cfg->mountpoint;
@@ -1399,7 +1624,8 @@ run_session(struct fuse *f, const struct fuse_cmdline_opts *o,
 		    "the background; try -f", mnt);
 	if (!o->foreground)
 		log_use_syslog();
-	res = o->singlethread ? fuse_loop(f) : loop_mt(f, o, cfg->fuse_opts);
+	res = o->singlethread ? fuse_session_loop(se) : loop_mt(se, o,
+	    cfg->fuse_opts);
 	if (res > 0)
 		log_msg(TFS_LOG_INFO, "%s: %s: unmounting", mnt,
 		    strsignal(res));
@@ -1410,25 +1636,20 @@ run_session(struct fuse *f, const struct fuse_cmdline_opts *o,
 }
 
 /*
- * What fuse_main does (parse, new, mount, daemonize, loop, unmount), by
- * hand, so that the loop is configured right and a signal is no failure.
+ * Parse, new session, mount, daemonize, loop, unmount: so that the loop
+ * is configured right and a signal is no failure.
  */
 static int
 serve(struct fs *fs, struct fuse_args *args, struct tfs_error *err)
 {
 	const char *mnt = fs->cfg->mountpoint;
 	struct fuse_cmdline_opts o;
-	struct fuse *f = NULL;
+	struct fuse_session *se = NULL;
 	int rc, handlers = 0;
 
 	memset(&o, 0, sizeof(o));
-	if (fuse_parse_cmdline(args, &o) != 0 || o.mountpoint == NULL) {
-		rc = tfs_error_set(err, TFS_ERR_CONFIG, "%s: bad mount "
-		    "options; see the FUSE message above", mnt);
-		goto out;
-	}
-	f = fuse_new(args, &ops, sizeof(ops), fs);
-	if (f == NULL) {
+	if (fuse_parse_cmdline(args, &o) != 0 || o.mountpoint == NULL ||
+	    (se = fuse_session_new(args, &ops, sizeof(ops), fs)) == NULL) {
 		rc = tfs_error_set(err, TFS_ERR_CONFIG, "%s: bad mount "
 		    "options; see the FUSE message above", mnt);
 		goto out;
@@ -1437,26 +1658,28 @@ serve(struct fs *fs, struct fuse_args *args, struct tfs_error *err)
 	 * Before the mount: a signal from now on ends the loop at once
 	 * and the mount is undone, never left behind dead.
 	 */
-	if (fuse_set_signal_handlers(fuse_get_session(f)) != 0) {
+	if (fuse_set_signal_handlers(se) != 0) {
 		rc = tfs_error_set(err, TFS_ERR_IO, "%s: cannot set up the "
 		    "signal handlers", mnt);
 		goto out;
 	}
 	handlers = 1;
-	if (fuse_mount(f, o.mountpoint) != 0) {
+	if (fuse_session_mount(se, o.mountpoint) != 0) {
 		rc = tfs_error_set(err, TFS_ERR_CONFIG, "%s: cannot mount; "
 		    "see the FUSE message above (may you mount here, and is "
 		    "/dev/fuse there?)", mnt);
 		goto out;
 	}
-	rc = run_session(f, &o, fs->cfg, err);
+	fs->se = se;
+	rc = run_session(se, &o, fs->cfg, err);
 	stop_refresher(fs);
-	fuse_unmount(f);
+	fuse_session_unmount(se);
 out:
 	if (handlers)
-		fuse_remove_signal_handlers(fuse_get_session(f));
-	if (f != NULL)
-		fuse_destroy(f);
+		fuse_remove_signal_handlers(se);
+	if (se != NULL)
+		fuse_session_destroy(se);
+	fs->se = NULL;
 	free(o.mountpoint);
 	return rc;
 }

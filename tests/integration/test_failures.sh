@@ -387,6 +387,57 @@ unmount
 case_end "an object's ETag changed upstream: EIO, then re-probed by the refresh and readable again"
 reset
 
+# The kernel keeps the tree: a second ls -lR asks the daemon for no
+# entry, listing, link or xattr (the mount's -d log counts its
+# requests). A refresh that adds and deletes items drops exactly that:
+# the new item shows, the deleted one and its room link are gone.
+fresh
+sync_
+[ $rc -eq 0 ] || fail "sync: exit $rc: $(head -c 300 "$W/err")"
+timeout 300 "$TWILIOFS" mount -d --cache-dir "$CACHE" -o refresh=1,full_refresh=1 "$MNT" \
+    >"$W/debug.log" 2>&1 &
+dpid=$!
+for _ in $(seq 1 600); do is_mounted && break; sleep 0.1; done
+is_mounted || fail "not mounted: $(tail -3 "$W/debug.log")"
+ops() {	# FROM-LINE: the FUSE requests logged after that line, by name
+	tail -n +"$1" "$W/debug.log" | grep -o 'opcode: [A-Z_]*' |
+	    sort | uniq -c | awk '{printf "%s=%s ", $3, $1}'
+}
+ls -lR "$MNT" >/dev/null 2>"$W/ls1.err" || fail "ls -lR: $(head -3 "$W/ls1.err")"
+from=$(($(wc -l <"$W/debug.log") + 1))
+ls -lR "$MNT" >"$W/ls2" 2>"$W/ls2.err" || fail "ls -lR again: $(head -3 "$W/ls2.err")"
+asked=$(ops "$from")
+for op in LOOKUP READDIR READDIRPLUS READLINK; do
+	case " $asked" in *" $op="*) fail "a warm ls -lR asked $op: $asked" ;; esac
+done
+xattrs=$(echo "$asked" | grep -o 'GETXATTR=[0-9]*' | cut -d= -f2)
+[ "${xattrs:-0}" -le 4 ] || fail "a warm ls -lR asked $xattrs xattrs (ls should stop at EOPNOTSUPP): $asked"
+getfattr -n security.selinux "$MNT/video" 2>&1 | grep -q 'Operation not supported' ||
+	fail "security.selinux: $(getfattr -n security.selinux "$MNT/video" 2>&1)"
+gone=$(find "$MNT/video/recordings" -name "$RT_A.*" | head -1)
+link=$(find "$MNT/video/rooms" -name "$(basename "$gone")" | head -1)
+if [ -z "$gone" ] || ! [ -L "$link" ] || ! [ -s "$link" ]; then
+	fail "no $RT_A file with a room link: '$gone' '$link'"
+fi
+new=$(sid_of rt_reserve_B)
+control add "{\"sid\":\"$new\"}"
+control delete "{\"sid\":\"$RT_A\"}"
+shown=0
+for _ in $(seq 1 1200); do
+	if [ -n "$(find "$MNT/video/recordings" -name "$new.*")" ] &&
+	    ! [ -e "$gone" ]; then shown=1; break; fi
+	sleep 0.1
+done
+[ $shown = 1 ] || fail "120 s on: $new not shown or $RT_A still there"
+[ -L "$link" ] && fail "the deleted item's room link is still there: $link"
+stat "$gone" >/dev/null 2>&1 && fail "stat of the deleted file succeeds"
+[ -n "$(find "$MNT/video/rooms" -name "$new.*")" ] ||
+	fail "the new item has no room link"
+fusermount3 -u "$MNT" || fail "unmount"
+wait "$dpid"
+case_end "kernel caching: a warm ls -lR asks the daemon nothing; a refresh shows an added item, drops a deleted one and its room link"
+reset
+
 # status.json says what is wrong, by class, with the SIDs.
 control product '{"product":"intelligence","status":403}'
 control media_fail "{\"sid\":\"$RE_D\",\"status\":500}"
