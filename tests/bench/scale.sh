@@ -22,7 +22,13 @@
 #   - a mount of the synced catalog (-o refresh=0): `ls -lR` twice, then
 #     `find | wc -l` (warm targets < 2 s and 0 HTTP requests: the mock's
 #     stats and nginx's access log), then the daemon's VmHWM (target
-#     < 64 MiB + 100 bytes per item); catalog.sqlite's size.
+#     < 64 MiB + 100 bytes per item); catalog.sqlite's size;
+#   - the cold sync vs the bare client again, on an account whose API
+#     answers every request TFS_BENCH_LATENCY_MS late (start.sh --latency;
+#     the media store is not delayed), with TFS_BENCH_LATENCY_ITEMS items:
+#     against the local mock both clients are CPU-bound on this machine,
+#     against api.twilio.com each request costs a round trip, which is
+#     what twiliofs's parallel probes are for.
 # Every figure is the median of its runs; the header extrapolates to a
 # million items from the per-item figures.
 #
@@ -32,11 +38,19 @@
 #   TFS_BENCH_SYNC_RUNS=1    runs of the long ones (cold sync and its
 #                            baseline, the first mount's fill)
 #   TFS_BENCH_BIN=PATH       the twiliofs to measure (default ./twiliofs)
+#   TFS_BENCH_LATENCY_MS=5   the API latency of the last case (a low real
+#                            round trip); 0 leaves the case out
+#   TFS_BENCH_LATENCY_ITEMS  its bulk items (default the smaller of
+#                            TFS_BENCH_ITEMS and 2000: the sequential
+#                            client's wait stays a few minutes); it runs
+#                            TFS_BENCH_RUNS times
 # Work files in build/bench/scale/, the table in build/bench/scale.md.
 # At 100,000 items a run took ~40 min on the 2-core machine, loaded by
 # others: the env starts in ~20 s, the cold sync and its baseline take
-# 6-8 min each, the first mount's fill as long, each --full ~2.5 min (the
-# mock sorts the whole list for every page it serves: N^2).
+# 6-8 min each, the first mount's fill as long, each --full ~2.5 min (then
+# the mock sorted the whole list for every page it served: N^2; it keeps
+# its lists sorted now). The latency case, at 2,000 items and 5 ms, adds
+# about a minute (the bare client ~13 s a run, twiliofs ~3 s).
 # Exits 1 when a case failed (it shows as FAILED; the others still run).
 
 # The case_* functions run only through run_case, which shellcheck cannot
@@ -57,8 +71,10 @@ raw=$work/raw
 mnt=$work/mnt
 env0=$work/env-empty		# the account without bulk items
 envdir=$work/env		# the account with $items bulk items
+envlat=$work/env-latency	# $lat_items items, API latency $lat_ms ms
 catalog=$work/catalog		# the cold sync's cache dir, mounted later
 catalog0=$work/catalog-empty
+catalog_lat=$work/catalog-latency
 firstdir=$work/first		# the first mount's cache dir (never synced)
 # The env's build (media, ciphertexts) is cached apart from the tests'
 # (build/env-cache), as read.sh's is; bulk items need nothing built.
@@ -68,6 +84,8 @@ MIB=1048576
 items=${TFS_BENCH_ITEMS:-100000}
 runs=${TFS_BENCH_RUNS:-3}
 sync_runs=${TFS_BENCH_SYNC_RUNS:-1}
+lat_ms=${TFS_BENCH_LATENCY_MS:-5}
+lat_items=${TFS_BENCH_LATENCY_ITEMS:-$((items < 2000 ? items : 2000))}
 # Generous bounds, so that a hung step fails its case, not the bench:
 # 20 ms a item is 30 times what a cold sync took before issue 12.
 long_timeout=$((1800 + items / 50))
@@ -76,9 +94,10 @@ walk_timeout=$((600 + items / 100))
 note() { echo "bench: $*" >&2; }
 die() { note "$*"; exit 1; }
 
-for v in "$items" "$runs" "$sync_runs"; do
-	[[ $v =~ ^[1-9][0-9]*$ ]] || die "TFS_BENCH_ITEMS, _RUNS and _SYNC_RUNS must be positive whole numbers"
+for v in "$items" "$runs" "$sync_runs" "$lat_items"; do
+	[[ $v =~ ^[1-9][0-9]*$ ]] || die "TFS_BENCH_ITEMS, _RUNS, _SYNC_RUNS and _LATENCY_ITEMS must be positive whole numbers"
 done
+[[ $lat_ms =~ ^(0|[1-9][0-9]{0,3})$ ]] || die "TFS_BENCH_LATENCY_MS must be a whole number of milliseconds, 0 to 9999"
 [ -x "$bin" ] || die "no $bin: run make twiliofs first"
 [ -x /usr/bin/time ] || die "missing tool: /usr/bin/time (Debian package time)"
 for tool in curl fusermount3 findmnt pgrep timeout find; do
@@ -155,11 +174,12 @@ wait_for() {
 }
 
 # ---- the test accounts ---------------------------------------------------------
-# env_up DIR BULK: start an account; prints the seconds start.sh took.
+# env_up DIR BULK [LATENCY_MS]: start an account; prints the seconds
+# start.sh took.
 env_up() {
 	local t
-	note "starting the test account in $1 with $2 bulk items (the first start builds its media: a minute or two)"
-	t=$(TFS_ENV_CACHE=$env_cache timed bash tests/env/start.sh "$1" --bulk "$2" 2>>"$work/env.log") ||
+	note "starting the test account in $1 with $2 bulk items, API latency ${3:-0} ms (the first start builds its media: a minute or two)"
+	t=$(TFS_ENV_CACHE=$env_cache timed bash tests/env/start.sh "$1" --bulk "$2" --latency "${3:-0}" 2>>"$work/env.log") ||
 		{ note "tests/env/start.sh failed; see $work/env.log"; return 1; }
 	echo "$t"
 }
@@ -211,11 +231,14 @@ mounted() { [ "$(findmnt -n -o FSTYPE --mountpoint "$mnt" 2>/dev/null)" = fuse.t
 alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
 gone() { ! alive "$1"; }
 
-# The daemon: the twiliofs process whose command line names the mountpoint.
+# The daemon: the twiliofs process whose command line names the mountpoint
+# (its comm: the binary's name, cut to 15 bytes; TFS_BENCH_BIN may have
+# another).
+bin_comm=$(basename "$bin" | cut -c1-15)
 find_daemon() {
 	local p
 	for p in $(pgrep -f -- "$mnt"); do
-		[ "$(cat "/proc/$p/comm" 2>/dev/null)" = twiliofs ] && { echo "$p"; return 0; }
+		[ "$(cat "/proc/$p/comm" 2>/dev/null)" = "$bin_comm" ] && { echo "$p"; return 0; }
 	done
 	return 1
 }
@@ -257,6 +280,29 @@ peak_rss_kib() { sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$daemon
 
 bounded() { timeout --foreground -k 5 "$walk_timeout" "$@"; }
 ls_lr() { bounded ls -lR "$mnt" >/dev/null; }
+shape=/dev/shm/twiliofs-bench-shape.$$	# the mount's tree on tmpfs
+ls_lr_shape() { bounded ls -lR "$shape" >/dev/null; }
+# The mount's tree copied onto tmpfs: same names, sizes (sparse, no data),
+# links and mtimes: what ls -lR of the same tree costs without FUSE.
+copy_shape() {
+	rm -rf "$shape"
+	"$PY" - "$mnt" "$shape" <<'PYEOF'
+import os, sys
+src, dst = sys.argv[1], sys.argv[2]
+for root, dirs, files in os.walk(src):
+    d = os.path.join(dst, os.path.relpath(root, src))
+    os.makedirs(d, exist_ok=True)
+    for f in files:
+        p, q = os.path.join(root, f), os.path.join(d, f)
+        st = os.lstat(p)
+        if os.path.islink(p):
+            os.symlink(os.readlink(p), q)
+            continue
+        with open(q, "wb") as fh:
+            fh.truncate(st.st_size)
+        os.utime(q, (st.st_mtime, st.st_mtime))
+PYEOF
+}
 find_count() { bounded find "$mnt" >"$work/find.out" && wc -l <"$work/find.out" >"$work/find.count"; }
 
 # walk PREFIX CACHE_DIR: one run of the mount measurements: a fresh mount,
@@ -282,6 +328,11 @@ walk() {
 	record "$p.warm_api" "$n"
 	record "$p.warm_store" "$(($(log_lines) - l0))"
 	record "$p.rss" "$(peak_rss_kib)"
+	copy_shape || { why "copying the tree onto tmpfs failed"; return 1; }
+	timed ls_lr_shape >/dev/null	# warm the dentry cache
+	t=$(timed ls_lr_shape) || { why "ls -lR on tmpfs failed"; return 1; }
+	record "$p.ls_tmpfs" "$t"
+	rm -rf "$shape"
 	unmount
 }
 
@@ -323,45 +374,69 @@ case_empty() {
 	env_down "$env0"
 }
 
+# cold_run P N CACHE_DIR WHAT: one run of the cold sync vs the bare client
+# on the account in use (N items), back to back; figures as P.base* and
+# P.tfs*. WHAT says which run it is.
+cold_run() {
+	local p=$1 n=$2 dir=$3 what=$4 t s0 l0 k probed srv=() c0
+	mapfile -t srv < <(server_pids)
+	note "$what: the bare client ($n items)"
+	stats "$work/stats.0"
+	l0=$(log_lines)
+	c0=$(pid_ticks "${srv[@]}")
+	s0=$(now)
+	probed=$(timeout --foreground -k 10 "$long_timeout" /usr/bin/time -f '%U %S' -o "$work/cpu.out" \
+		"$PY" "$here/sync_baseline.py" 2>>"$work/baseline.log") ||
+		{ why "sync_baseline.py failed; see $work/baseline.log"; return 1; }
+	t=$(since "$s0")
+	[ "$probed" -ge "$n" ] || { why "the bare client probed $probed objects, fewer than $n"; return 1; }
+	record "$p.base" "$t"
+	record "$p.base_cpu" "$(awk '{ print $1 + $2 }' "$work/cpu.out")"
+	record "$p.base_cpu_servers" "$(ticks_s "$(($(pid_ticks "${srv[@]}") - c0))")"
+	stats "$work/stats.1"
+	read -r k _ < <(api_requests "$work/stats.0" "$work/stats.1")
+	record "$p.base_api" "$k"
+	record "$p.base_store" "$(($(log_lines) - l0))"
+
+	note "$what: twiliofs sync"
+	rm -rf "$dir"
+	stats "$work/stats.0"
+	l0=$(log_lines)
+	c0=$(pid_ticks "${srv[@]}")
+	t=$(timed sync_ok "$dir") || return 1
+	record "$p.tfs" "$t"
+	record "$p.tfs_cpu" "$(awk '{ print $1 + $2 }' "$work/cpu.out")"
+	record "$p.tfs_cpu_servers" "$(ticks_s "$(($(pid_ticks "${srv[@]}") - c0))")"
+	stats "$work/stats.1"
+	read -r k _ < <(api_requests "$work/stats.0" "$work/stats.1")
+	record "$p.tfs_api" "$k"
+	record "$p.tfs_store" "$(($(log_lines) - l0))"
+	note "$what: $(fs "$t"), the bare client $(fs "$(tail -n 1 "$raw/$p.base")")"
+}
+
 # Cold sync vs the bare client, back to back in each run.
 case_cold() {
-	local i t s0 s1 l0 n probed srv=() c0
-	mapfile -t srv < <(server_pids)
+	local i
 	for i in $(seq "$sync_runs"); do
-		note "cold sync $i/$sync_runs: the bare client ($items items)"
-		stats "$work/stats.0"
-		l0=$(log_lines)
-		c0=$(pid_ticks "${srv[@]}")
-		s0=$(now)
-		probed=$(timeout --foreground -k 10 "$long_timeout" /usr/bin/time -f '%U %S' -o "$work/cpu.out" \
-			"$PY" "$here/sync_baseline.py" 2>>"$work/baseline.log") ||
-			{ why "sync_baseline.py failed; see $work/baseline.log"; return 1; }
-		t=$(since "$s0")
-		[ "$probed" -ge "$items" ] || { why "the bare client probed $probed objects, fewer than $items"; return 1; }
-		record cold.base "$t"
-		record cold.base_cpu "$(awk '{ print $1 + $2 }' "$work/cpu.out")"
-		record cold.base_cpu_servers "$(ticks_s "$(($(pid_ticks "${srv[@]}") - c0))")"
-		stats "$work/stats.1"
-		read -r n _ < <(api_requests "$work/stats.0" "$work/stats.1")
-		record cold.base_api "$n"
-		record cold.base_store "$(($(log_lines) - l0))"
-
-		note "cold sync $i/$sync_runs: twiliofs sync"
-		rm -rf "$catalog"
-		stats "$work/stats.0"
-		l0=$(log_lines)
-		c0=$(pid_ticks "${srv[@]}")
-		t=$(timed sync_ok "$catalog") || return 1
-		record cold.tfs "$t"
-		record cold.tfs_cpu "$(awk '{ print $1 + $2 }' "$work/cpu.out")"
-		record cold.tfs_cpu_servers "$(ticks_s "$(($(pid_ticks "${srv[@]}") - c0))")"
-		stats "$work/stats.1"
-		read -r n _ < <(api_requests "$work/stats.0" "$work/stats.1")
-		record cold.tfs_api "$n"
-		record cold.tfs_store "$(($(log_lines) - l0))"
+		cold_run cold "$items" "$catalog" "cold sync $i/$sync_runs"
 		record catalog "$(catalog_bytes "$catalog")"
-		note "cold sync $i/$sync_runs: $(fs "$t"), the bare client $(fs "$(tail -n 1 "$raw/cold.base")")"
 	done
+}
+
+# The same on an account of its own whose API answers lat_ms late.
+case_latency() {
+	local i t
+	t=$(env_up "$envlat" "$lat_items" "$lat_ms") ||
+		{ why "the account with $lat_ms ms API latency did not start"; return 1; }
+	note "the account with $lat_items items and $lat_ms ms API latency started in $(fs "$t")"
+	use_env "$envlat"
+	# the bare client waits out every request's latency in turn (about
+	# 2 API requests an item, more for transcripts: 4 is generous)
+	long_timeout=$((long_timeout + lat_items * lat_ms * 4 / 1000))
+	for i in $(seq "$runs"); do
+		cold_run lat "$lat_items" "$catalog_lat" "cold sync at $lat_ms ms latency $i/$runs"
+	done
+	env_down "$envlat"
 }
 
 # A first mount of the never-synced account: until it appears, until the
@@ -486,6 +561,17 @@ rows() {
 			"$(fs "$(med cold.base_cpu)"); servers $(fs "$(med cold.base_cpu_servers)")" \
 			"$(pratio cold.tfs_cpu cold.base_cpu)x" - -
 	fi
+	failed_row latency || if has lat.tfs; then
+		t=$(med lat.tfs) b=$(med lat.base) r=$(pratio lat.tfs lat.base)
+		row "**with $lat_ms ms API latency** (start.sh --latency $lat_ms: every API request answered that late, the media store not), **$lat_items items**: cold \`twiliofs sync\` vs the bare client; ratio, median of $runs run(s)" \
+			"$(fs "$t")$(range lat.tfs)" "$(fs "$b")$(range lat.base)" "${r}x" "<= 0.5x" "$(met "$(le "$r" 0.5)")"
+		row "requests of that cold sync ($lat_ms ms, $lat_items items): API (mock) + media store (nginx)" \
+			"$(med lat.tfs_api) + $(med lat.tfs_store)" "$(med lat.base_api) + $(med lat.base_store)" - - -
+		row "CPU seconds during that cold sync ($lat_ms ms, $lat_items items): the client's process; the mock and nginx serving it" \
+			"$(fs "$(med lat.tfs_cpu)"); servers $(fs "$(med lat.tfs_cpu_servers)")" \
+			"$(fs "$(med lat.base_cpu)"); servers $(fs "$(med lat.base_cpu_servers)")" \
+			"$(pratio lat.tfs_cpu lat.base_cpu)x" - -
+	fi
 	failed_row first || if has first.done; then
 		t=$(med first.appear)
 		row "first mount of the never-synced account (-o refresh=0): until findmnt shows it" \
@@ -538,8 +624,8 @@ rows() {
 		row "\`ls -lR MNT\`, the mount's first (cold)" \
 			"$(fs "$(med m.ls_cold)")$(range m.ls_cold)" - - - -
 		t=$(med m.ls_warm)
-		row "warm \`ls -lR MNT >/dev/null\` (second, same mount)" \
-			"$(fs "$t")$(range m.ls_warm)" - - "< 2 s" "$(met "$(lt "$t" 2)")"
+		row "warm \`ls -lR MNT >/dev/null\` (second, same mount) vs the same tree copied onto tmpfs (names, sizes, links, mtimes; warm); ratio" \
+			"$(fs "$t")$(range m.ls_warm)" "$(fs "$(med m.ls_tmpfs)") (tmpfs)" "$(pratio m.ls_warm m.ls_tmpfs)x" "< 2 s" "$(met "$(lt "$t" 2)")"
 		t=$(med m.find)
 		row "warm \`find MNT | wc -l\` ($(med m.entries) entries)" \
 			"$(fs "$t")$(range m.find)" - - "< 2 s" "$(met "$(lt "$t" 2)")"
@@ -567,10 +653,14 @@ rows() {
 # What a million items would cost, linearly from this run's figures.
 million() {
 	local M=1000000 per
-	echo "- **a million items**, extrapolated linearly from these per-item figures (but the mock sorts the whole list for every page it serves: listing grows as N^2 here, for twiliofs and the bare client alike, and would not against Twilio):"
+	echo "- **a million items**, extrapolated linearly from these per-item figures:"
 	if has cold.tfs; then
 		per=$(calc 'a / b' "$(med cold.tfs)" "$items")
 		echo "  - cold sync: $(awk -v p="$per" 'BEGIN { printf "%.2f ms", p * 1000 }')/item: ~$(fmin "$(calc 'a * b' "$per" "$M")") (the bare client: ~$(fmin "$(calc 'a / b * c' "$(med cold.base)" "$items" "$M")"))"
+	fi
+	if has lat.tfs; then
+		per=$(calc 'a / b' "$(med lat.tfs)" "$lat_items")
+		echo "  - cold sync with $lat_ms ms API latency: $(awk -v p="$per" 'BEGIN { printf "%.2f ms", p * 1000 }')/item: ~$(fmin "$(calc 'a * b' "$per" "$M")") (the bare client: ~$(fmin "$(calc 'a / b * c' "$(med lat.base)" "$lat_items" "$M")"))"
 	fi
 	if has full.tfs; then
 		echo "  - warm full sync: ~$(fmin "$(calc 'a / b * c' "$(med full.tfs)" "$items" "$M")"); the incremental one stays at a page per kind (~$(fs "$(med incr.tfs)"))"
@@ -606,7 +696,9 @@ write_results() {
 		machine
 		echo "- twiliofs: $bin_info"
 		echo "- the account: tests/env with $items bulk video recordings (--bulk $items) besides its ~20 items; $(med m.entries 2>/dev/null || echo '?') entries in the mount"
-		echo "- runs: the cold sync, its baseline and the first mount's fill $sync_runs (TFS_BENCH_SYNC_RUNS$( [ "$sync_runs" -ge 3 ] || echo '; fewer than 3: indicative only')), every other figure the median of $runs (TFS_BENCH_RUNS); (min–max) when more than one"
+		[ "$lat_ms" -eq 0 ] ||
+			echo "- with API latency: tests/env with $lat_items bulk video recordings and $lat_ms ms API latency (--bulk $lat_items --latency $lat_ms; TFS_BENCH_LATENCY_ITEMS, TFS_BENCH_LATENCY_MS)"
+		echo "- runs: the cold sync, its baseline and the first mount's fill $sync_runs (TFS_BENCH_SYNC_RUNS$( [ "$sync_runs" -ge 3 ] || echo '; fewer than 3: indicative only')), every other figure$( [ "$lat_ms" -eq 0 ] || echo ' (the cold sync with latency too)') the median of $runs (TFS_BENCH_RUNS); (min–max) when more than one"
 		million
 		echo
 		echo "| figure | twiliofs | baseline | ratio / per item | target | met |"
@@ -632,6 +724,12 @@ write_results() {
 }
 
 commands() {
+	local lat=
+	[ "$lat_ms" -eq 0 ] || lat="
+    # with API latency, each run as cold above (the account started after the others are done with)
+    TFS_ENV_CACHE=$env_cache bash tests/env/start.sh $envlat --bulk $lat_items --latency $lat_ms
+    /usr/bin/python3 tests/bench/sync_baseline.py
+    rm -rf $catalog_lat; twiliofs sync --cache-dir $catalog_lat"
 	cat <<EOF
 ## Commands
 
@@ -652,7 +750,7 @@ The account: tests/env (a real nginx over TLS, the API mock), its build cached i
     twiliofs mount --cache-dir $catalog --log-file $work/twiliofs.log -o refresh=0 $mnt
     ls -lR MNT >/dev/null; ls -lR MNT >/dev/null; find MNT | wc -l
     grep VmHWM /proc/DAEMON/status; fusermount3 -u MNT
-    stat -c %s $catalog/catalog.sqlite{,-wal}
+    stat -c %s $catalog/catalog.sqlite{,-wal}$lat
 
 Requests: the mock's /__control/stats "total" before and after (per kind from its request log), and the lines added to nginx's access log.
 EOF
@@ -666,6 +764,8 @@ cleanup() {
 	p=$(find_daemon) && kill -TERM "$p" 2>/dev/null
 	env_down "$env0"
 	env_down "$envdir"
+	env_down "$envlat"
+	rm -rf "$shape"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -695,6 +795,10 @@ else
 	echo "warm: no catalog: the cold sync failed" >>"$work/failed"
 	echo "mount: no catalog: the cold sync failed" >>"$work/failed"
 	failed=1
+fi
+if [ "$lat_ms" -gt 0 ]; then
+	env_down "$envdir"	# done with: its memory back for the next
+	run_case latency
 fi
 rows
 write_results

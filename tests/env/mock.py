@@ -8,8 +8,9 @@ HTTP/1.1 keep-alive. Started by start.sh:
 
 CONFIG (written by start.sh, 0600): cache, dir, cert, key, nginx_port,
 secret, account_sid, api_key, api_secret, auth_token, bulk, port_file,
-manifest, keys_dir, stranger_key. The mock binds 127.0.0.1:0, writes the
-manifest, then its port to port_file.
+manifest, keys_dir, stranger_key, latency_ms (optional, default 0: every
+API request is answered that late, as over a network). The mock binds
+127.0.0.1:0, writes the manifest, then its port to port_file.
 
 API shapes follow shared/reference/twilio-api.md; every product is served
 under /{product} (video, api, intelligence, accounts), as twiliofs's
@@ -28,6 +29,7 @@ twilio_intelligence_v2.json; their state lives for the life of the mock and
 """
 
 import base64
+import bisect
 import copy
 import datetime
 import email.utils
@@ -226,6 +228,7 @@ class Account:
         self.base = None            # https://127.0.0.1:PORT, set on bind
         self.media_base = "https://127.0.0.1:%d" % cfg["nginx_port"]
         self.initial_bulk = int(cfg.get("bulk", 0))
+        self.initial_latency = latency_seconds(cfg.get("latency_ms", 0))
         # build.py's URI prefix of every object's Range-less twin
         self.norange_prefix = self.data.get("norange_prefix", "/norange")
         self.retagged = {}          # object file -> (atime, mtime) at start
@@ -236,6 +239,7 @@ class Account:
         with getattr(self, "lock", threading.Lock()):
             self.visible = {it["sid"]: it["listed"] for it in self.items}
             self.deleted = set()
+            self.latency = self.initial_latency
             self.ttl_max = None
             self.expired_next = 0
             self.faults = []
@@ -384,6 +388,7 @@ class Account:
                 "faults_served": 0, "total": 0, "requests": []}
 
     def set_bulk_locked(self, n):
+        self.relist_locked()
         self.bulk = []
         spec = self.data["bulk"]
         start = parse_iso("2024-04-30T23:00:00Z")
@@ -429,8 +434,21 @@ class Account:
             return it
         return it if self.visible.get(sid) else None
 
+    def relist_locked(self):
+        """What is listed changed (bulk, reserve, deletions): sort again
+        at the next listing."""
+        self.sorted = {}
+
     def listing(self, kind, status=None):
-        """Listed items of a kind, newest first (date, then SID)."""
+        """Listed items of a kind, newest first (date, then SID): a Sorted,
+        made once and kept until relist_locked."""
+        lst = self.sorted.get((kind, status))
+        if lst is None:
+            lst = self.sorted[(kind, status)] = Sorted(
+                self.listed(kind, status))
+        return lst
+
+    def listed(self, kind, status):
         out = []
         for it in self.items:
             if it["kind"] != kind or not self.visible[it["sid"]]:
@@ -443,8 +461,6 @@ class Account:
             out.append(it)
         if kind == "video_recording" and status in (None, "completed"):
             out.extend(self.bulk)
-        out.sort(key=lambda it: (it["date_created"], it["sid"]),
-                 reverse=True)
         return out
 
     def status_of(self, it):
@@ -736,23 +752,73 @@ def page_params(q):
     return size, page, q.get("PageToken")
 
 
-def paginate(items, size, page, token, acct):
-    """One page of items (newest first). A PageToken PA<sid> resumes after
-    that item, whatever happened to the list since (as Twilio's do)."""
+def item_key(it):
+    """The listings' order: newest first by this, descending."""
+    return (it["date_created"], it["sid"])
+
+
+class Sorted:
+    """Items newest first, with their keys and dates ascending for bisect:
+    a page finds its place in O(log n) and costs O(page size). Sorting,
+    or filtering, the whole list for each page made a listing of n items
+    O(n^2): minutes at 100,000 items."""
+
+    def __init__(self, items):
+        self.items = sorted(items, key=item_key, reverse=True)
+        self.keys = [item_key(it) for it in reversed(self.items)]
+        self.dates = None       # parsed at the first date filter
+
+    def older(self, key):
+        """The index of the first item older than key (all after it are:
+        PageToken resumes there)."""
+        return len(self.items) - bisect.bisect_left(self.keys, key)
+
+    def window(self, after=None, before=None):
+        """(lo, hi): items[lo:hi] are filter_dates(items, after, before)
+        (dated after `after`, before `before`), or None when the list's
+        order is not its dates' (some date spelled another way)."""
+        a = parse_when(after) if after else None
+        b = parse_when(before) if before else None
+        n = len(self.items)
+        if a is None and b is None:
+            return 0, n
+        if self.dates is None:
+            d = [parse_iso(k[0]) for k in self.keys]
+            self.dates = d if all(x <= y for x, y in zip(d, d[1:])) \
+                else False
+        if self.dates is False:
+            return None
+        lo = n - bisect.bisect_left(self.dates, b) if b else 0
+        hi = n - bisect.bisect_right(self.dates, a) if a else n
+        return lo, max(lo, hi)
+
+    def dated(self, after=None, before=None):
+        """(Sorted, lo, hi): the items dated in (after, before) are
+        lst.items[lo:hi]; a Sorted of its own only when they are not a
+        run of these."""
+        w = self.window(after, before)
+        if w is None:
+            lst = Sorted(filter_dates(self.items, after, before))
+            return lst, 0, len(lst.items)
+        return (self,) + w
+
+
+def paginate(lst, size, page, token, acct, lo=0, hi=None):
+    """One page of lst.items[lo:hi] (a Sorted: newest first). A PageToken
+    PA<sid> resumes after that item, whatever happened to the list since
+    (as Twilio's do)."""
+    if hi is None:
+        hi = len(lst.items)
     if token:
         sid = token[2:] if token.startswith("PA") else token
         ref = acct.find(sid)
         if ref is None:
             raise HTTPError(400, 20001, "Invalid PageToken")
-        key = (ref["date_created"], ref["sid"])
-        items = [it for it in items
-                 if (it["date_created"], it["sid"]) < key]
-        chunk = items[:size]
-        more = len(items) > size
+        start = max(lo, lst.older(item_key(ref)))
     else:
-        chunk = items[page * size:(page + 1) * size]
-        more = len(items) > (page + 1) * size
-    return chunk, more
+        start = lo + page * size
+    chunk = lst.items[start:min(start + size, hi)]
+    return chunk, hi - start > size
 
 
 def parse_range(h, total):
@@ -911,6 +977,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if len(st["requests"]) < MAX_LOGGED_REQUESTS:
                 st["requests"].append(rec)
             fault = self.take_fault(path, cls, self.command)
+            latency = acct.latency
+        # A network's round trip, outside the lock: each connection has
+        # its thread, so requests on several connections wait together.
+        if latency > 0:
+            time.sleep(latency)
         try:
             if fault is not None:
                 if self.serve_fault(fault):
@@ -1058,6 +1129,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     acct.deleted.discard(sid)
                 else:
                     acct.deleted.add(sid)
+                acct.relist_locked()
                 return {"sid": sid, "listed": acct.visible[sid],
                         "deleted": sid in acct.deleted}
         if op == "product":
@@ -1111,6 +1183,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 acct.set_bulk_locked(int(req["count"]))
                 acct.write_manifest()
                 return {"count": len(acct.bulk)}
+        if op == "latency":
+            with acct.lock:
+                if "ms" in req:
+                    acct.latency = latency_seconds(req["ms"])
+                return {"ms": round(acct.latency * 1000, 3)}
         return None
 
     def shape_value(self, key, v):
@@ -1569,16 +1646,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
         size, page, token = page_params(q)
         status = q.get("Status") or None
         with acct.lock:
-            items = acct.listing(kind, status)
+            lst = acct.listing(kind, status)
             if room:
-                items = [it for it in items if it["api"]["room_sid"] == room]
+                lst = Sorted([it for it in lst.items
+                              if it["api"]["room_sid"] == room])
             if kind == "transcript":
-                items = filter_dates(items, q.get("AfterDateCreated"),
-                                     q.get("BeforeDateCreated"))
+                lst, lo, hi = lst.dated(q.get("AfterDateCreated"),
+                                        q.get("BeforeDateCreated"))
             else:
-                items = filter_dates(items, q.get("DateCreatedAfter"),
-                                     q.get("DateCreatedBefore"))
-            chunk, more = paginate(items, size, page, token, acct)
+                lst, lo, hi = lst.dated(q.get("DateCreatedAfter"),
+                                        q.get("DateCreatedBefore"))
+            chunk, more = paginate(lst, size, page, token, acct, lo, hi)
             rep = {"video_recording": acct.video_recording,
                    "composition": acct.composition,
                    "transcript": acct.transcript}[kind]
@@ -1623,7 +1701,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         q = self.query
         size, page, token = page_params(q)
         with acct.lock:
-            items = acct.listing("voice_recording")
+            lst = acct.listing("voice_recording")
+            items = lst.items
             if q.get("DateCreated"):
                 d = q["DateCreated"]
                 items = [it for it in items
@@ -1636,7 +1715,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if before:
                 items = [it for it in items
                          if it["date_created"][:10] <= before[:10]]
-            chunk, more = paginate(items, size, page, token, acct)
+            if items is not lst.items:  # (few: no bulk voice items)
+                lst = Sorted(items)
+            chunk, more = paginate(lst, size, page, token, acct)
             records = [acct.voice_recording(it) for it in chunk]
             np, bad = acct.shaped_page("voice_recording", page, token)
         keep = {k: v for k, v in q.items()
@@ -1724,6 +1805,15 @@ def foreign_url(base, url):
         ("&" if "?" in rest else "?") + "Foreign=1"
 
 
+def latency_seconds(ms):
+    """The latency setting (config latency_ms, /__control/latency ms):
+    milliseconds, 0 or more, as seconds."""
+    if isinstance(ms, bool) or not isinstance(ms, (int, float)) or \
+            not 0 <= ms <= 60000:
+        raise ValueError("latency must be 0 to 60000 ms")
+    return ms / 1000
+
+
 def control_status(v):
     """A status for product / media_fail: an HTTP error status or None."""
     if v is None:
@@ -1776,8 +1866,8 @@ def main(argv):
     with open(tmp, "w") as f:
         f.write("%d\n" % port)
     os.rename(tmp, cfg["port_file"])
-    log("listening on %s (media %s, %d bulk items)" % (
-        acct.base, acct.media_base, len(acct.bulk)))
+    log("listening on %s (media %s, %d bulk items, latency %g ms)" % (
+        acct.base, acct.media_base, len(acct.bulk), acct.latency * 1000))
     # stop.sh's TERM: give retagged objects their mtime back on the way
     # out (the cache is shared with later and parallel environments)
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))

@@ -664,6 +664,49 @@ def check_faults(env):
          str([r1.status, r2.status, r3.status]))
 
 
+def parallel_api(env, path, n):
+    """n GETs of path at once, each by its own curl (so on its own
+    connection): (their statuses, seconds until the last answered)."""
+    cfg = 'user = "%s"\n' % env.key_auth
+    cmd = ["curl", "-sS", "--cacert", env.ca, "-K", "-", "-o", "/dev/null",
+           "-w", "%{http_code}", "--max-time", "30", env.endpoint + path]
+    t0 = time.time()
+    ps = [subprocess.Popen(cmd, stdin=subprocess.PIPE,
+                           stdout=subprocess.PIPE, text=True)
+          for _ in range(n)]
+    for p in ps:        # every one has its config before any is waited for
+        p.stdin.write(cfg)
+        p.stdin.close()
+    outs = [p.stdout.read() for p in ps]
+    for p in ps:
+        p.wait()
+    return [o.strip() for o in outs], time.time() - t0
+
+
+def check_latency(env):
+    path = "/video/v1/Recordings"
+    start = env.ctl("latency")["ms"]
+    r = env.curl("%s/latency" % env.control, auth=False, method="POST",
+                 data={"ms": -1})
+    T.ok(r.status == 400, "latency -1 ms is refused", repr(r))
+    T.ok(env.ctl("latency", {"ms": 1000})["ms"] == 1000, "latency 1000 ms")
+    one = env.api(path)
+    ctl = env.curl("%s/stats" % env.control, auth=False)
+    statuses, wall = parallel_api(env, path, 2)
+    env.ctl("reset")
+    T.ok(one.status == 200 and one.elapsed >= 1.0,
+         "an API request is answered 1 s late", "%.2f s" % one.elapsed)
+    T.ok(ctl.status == 200 and ctl.elapsed < 1.0,
+         "/__control is answered without the latency",
+         "%.2f s" % ctl.elapsed)
+    # One after the other they would take 2 s.
+    T.ok(statuses == ["200", "200"] and 1.0 <= wall < 2.0,
+         "two requests on two connections wait their latency together",
+         "%s in %.2f s" % (statuses, wall))
+    T.ok(env.ctl("latency")["ms"] == start,
+         "/__control/reset restores the latency at start (%g ms)" % start)
+
+
 def check_control(env):
     m = env.manifest
     reserve = [x for x in m if not x["listed"]]
@@ -1545,7 +1588,8 @@ def main(argv):
         env.ctl("reset")
         for check in (check_files, check_media_real, check_auth,
                       check_paging, check_media, check_decrypt,
-                      check_faults, check_stats_and_log, check_misc,
+                      check_faults, check_stats_and_log, check_latency,
+                      check_misc,
                       check_control, check_product, check_media_fail,
                       check_voice_body, check_unencrypted, check_external,
                       check_next_page, check_malformed, check_norange,

@@ -5,7 +5,9 @@
 # mock (mock.py), both on 127.0.0.1 only, on ports free at start. See
 # README.md here.
 #
-# Usage: start.sh DIR [--bulk N]
+# Usage: start.sh DIR [--bulk N] [--latency MS]
+# --latency MS: the mock answers every API request MS milliseconds late (a
+# network's round trip; its /__control endpoints stay prompt). Default 0.
 # Writes DIR/env.sh (0600, sourceable). Media and ciphertexts are built once
 # into a cache ($TFS_ENV_CACHE, default build/env-cache) by build.py.
 # Starting on a DIR whose environment runs stops that one first (stop.sh).
@@ -23,19 +25,26 @@ t0=$(date +%s.%N)
 note() { echo "tfs-env: $*" >&2; }
 fail() { note "start failed: $*"; exit 1; }
 missing() { note "SKIP: missing dependency: $*"; exit 77; }
-usage() { echo "usage: $0 DIR [--bulk N]" >&2; exit 1; }
+usage() { echo "usage: $0 DIR [--bulk N] [--latency MS]" >&2; exit 1; }
 
-dir= bulk=0
+dir= bulk=0 latency=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--bulk) [ $# -ge 2 ] || usage; bulk=$2; shift 2 ;;
 	--bulk=*) bulk=${1#--bulk=}; shift ;;
+	--latency) [ $# -ge 2 ] || usage; latency=$2; shift 2 ;;
+	--latency=*) latency=${1#--latency=}; shift ;;
 	-*) usage ;;
 	*) [ -z "$dir" ] || usage; dir=$1; shift ;;
 	esac
 done
 [ -n "$dir" ] || usage
 case $bulk in '' | *[!0-9]*) usage ;; esac
+# whole milliseconds, up to a minute (the mock's bound)
+case $latency in '' | *[!0-9]*) usage ;; esac
+[ "${#latency}" -le 5 ] || usage
+latency=$((10#$latency))	# 007 is 7 (and not octal)
+[ "$latency" -le 60000 ] || usage
 
 # ---- dependencies ----------------------------------------------------------
 NGINX=$(command -v nginx 2>/dev/null || true)
@@ -273,7 +282,7 @@ cfg = {
     "nginx_port": $nginx_port, "secret": "$link_secret",
     "account_sid": "$account_sid", "api_key": "$api_key",
     "api_secret": "$api_secret", "auth_token": "$auth_token",
-    "bulk": $bulk, "port_file": "$mk/port",
+    "bulk": $bulk, "latency_ms": $latency, "port_file": "$mk/port",
     "manifest": "$dir/manifest.json", "keys_dir": "$dir/keys",
     "stranger_key": "$fix/stranger.pem",
 }
