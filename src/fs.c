@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <signal.h>
@@ -98,6 +100,8 @@ struct fs {
 	mode_t fmode, dmode;		/* permission bits of files, dirs */
 	time_t mounted;
 	struct fuse_session *se;	/* for invalidations */
+	pthread_t loop_thread;		/* runs the session's loop */
+	atomic_int loop_done;		/* it has returned */
 	pthread_t refresher;
 	int refresher_running;
 	pthread_mutex_t stop_mu;
@@ -403,7 +407,8 @@ finish_dir(struct node *dir)
 			continue;
 		}
 		k[n++] = k[i];
-		v = mix(v, k[i]->ino);
+		/* Names too: a file may keep its inode under a new name. */
+		v = mix(mix(v, k[i]->ino), fnv1a(k[i]->name));
 		if (k[i]->type == NODE_DIR)
 			finish_dir(k[i]);
 	}
@@ -491,8 +496,8 @@ add_item(const struct item *it, void *arg)
 		f->mtime = when;
 		f->u.file.size = it->env.plaintext_size > 0 ?
 		    it->env.plaintext_size : 0;
-		f->u.file.version = mix((uint32_t)fnv1a(it->etag),
-		    (uint64_t)f->u.file.size);
+		f->u.file.version = mix(mix((uint32_t)fnv1a(it->etag),
+		    (uint64_t)f->u.file.size), (uint64_t)f->mtime);
 		f = add_kid(d, f);
 	}
 	if (f == NULL || (ki->rooms && it->room_sid[0] != '\0' &&
@@ -606,29 +611,38 @@ node_path(const struct node *n, char *buf, size_t cap)
 	return 0;
 }
 
+/* Room links' texts fit this; paths are a few dozen bytes. */
+#define LINK_MAX 512
+
 /*
- * A room's link's text, into buf: from video/rooms/RM… up to video, then
- * the file's path under video. Its length.
+ * A room's link's text, into buf (LINK_MAX bytes): from video/rooms/RM…
+ * up to video, then the file's path under video. Its length, 0 if none.
  */
 static size_t
-link_text(const struct node *l, char *buf, size_t cap)
+link_text(const struct node *l, char *buf)
 {
-	char path[512];
+	char path[LINK_MAX];
 	const char *under;
+	int w;
 
+	buf[0] = '\0';
 	if (node_path(l->u.target, path, sizeof(path)) != 0 ||
 	    (under = strchr(path + 1, '/')) == NULL)
-		under = "";
-	return (size_t)snprintf(buf, cap, "../..%s", under);
+		return 0;
+	w = snprintf(buf, LINK_MAX, "../..%s", under);
+	if (w > 0 && w < LINK_MAX)
+		return (size_t)w;
+	buf[0] = '\0';
+	return 0;
 }
 
 static int
 same_target(const struct node *a, const struct node *b)
 {
-	char ta[512], tb[512];
+	char ta[LINK_MAX], tb[LINK_MAX];
 
-	(void)link_text(a, ta, sizeof(ta));
-	(void)link_text(b, tb, sizeof(tb));
+	(void)link_text(a, ta);
+	(void)link_text(b, tb);
 	return strcmp(ta, tb) == 0;
 }
 
@@ -657,7 +671,7 @@ static void
 fill_stat(struct fs *fs, struct tree *t, const struct node *n,
     struct stat *st)
 {
-	char *text, text_buf[512];
+	char *text, text_buf[LINK_MAX];
 	size_t len = 0;
 
 	memset(st, 0, sizeof(*st));
@@ -679,7 +693,7 @@ fill_stat(struct fs *fs, struct tree *t, const struct node *n,
 		break;
 	case NODE_LINK:
 		st->st_mode = S_IFLNK | 0777;
-		st->st_size = (off_t)link_text(n, text_buf, sizeof(text_buf));
+		st->st_size = (off_t)link_text(n, text_buf);
 		break;
 	case NODE_STATUS:
 		st->st_mode = S_IFREG | fs->fmode;
@@ -696,6 +710,14 @@ fill_stat(struct fs *fs, struct tree *t, const struct node *n,
 /* How long "no such entry" is kept: new items come with a refresh. */
 #define KEEP_ABSENT_S 1.0
 
+/* status.json's text (so its size) changes all through a sync: its
+ * attributes are never kept, stat and read agree. */
+static double
+attr_keep(const struct node *n)
+{
+	return n->type == NODE_STATUS ? 0.0 : KEEP_S;
+}
+
 static void
 fill_entry(struct fs *fs, struct tree *t, const struct node *n,
     struct fuse_entry_param *e)
@@ -703,20 +725,8 @@ fill_entry(struct fs *fs, struct tree *t, const struct node *n,
 	memset(e, 0, sizeof(*e));
 	e->ino = n->ino;
 	fill_stat(fs, t, n, &e->attr);
-	e->attr_timeout = KEEP_S;
+	e->attr_timeout = attr_keep(n);
 	e->entry_timeout = KEEP_S;
-}
-
-/*
- * status.json's size is cached by the kernel like any attribute; when what
- * it reports changes, drop the cached one so stat and read agree.
- */
-static void
-status_changed(struct fs *fs)
-{
-	if (fs->se != NULL)
-		(void)fuse_lowlevel_notify_inval_inode(fs->se,
-		    fnv1a("status"), 0, 0);
 }
 
 /* --- FUSE operations --- */
@@ -755,19 +765,22 @@ static void
 op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
+	double keep = 0;
 	struct stat st;
 	struct node *n;
 
 	(void)fi;
 	pthread_rwlock_rdlock(&fs->lock);
 	n = node_of(fs->tree, ino);
-	if (n != NULL)
+	if (n != NULL) {
 		fill_stat(fs, fs->tree, n, &st);
+		keep = attr_keep(n);
+	}
 	pthread_rwlock_unlock(&fs->lock);
 	if (n == NULL)
 		fuse_reply_err(req, ENOENT);
 	else
-		fuse_reply_attr(req, &st, KEEP_S);
+		fuse_reply_attr(req, &st, keep);
 }
 
 /*
@@ -867,7 +880,7 @@ static void
 op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	struct fs *fs = fs_of(req);
-	char target[256];
+	char target[LINK_MAX];
 	struct node *n;
 	int rc = 0;
 
@@ -877,8 +890,8 @@ op_readlink(fuse_req_t req, fuse_ino_t ino)
 		rc = ENOENT;
 	else if (n->type != NODE_LINK)
 		rc = EINVAL;
-	else
-		(void)link_text(n, target, sizeof(target));
+	else if (link_text(n, target) == 0)
+		rc = EIO;	/* cannot be: paths are short */
 	pthread_rwlock_unlock(&fs->lock);
 	if (rc != 0)
 		fuse_reply_err(req, rc);
@@ -994,8 +1007,6 @@ open_item(struct fs *fs, struct open_file *of)
 	if (rc != TFS_OK) {
 		log_msg(TFS_LOG_WARN, "%s: %s", of->path, err.detail[0] ?
 		    err.detail : tfs_strerror(rc));
-		if (rc == TFS_ERR_INTEGRITY)
-			status_changed(fs);
 		if (rc == TFS_ERR_CHANGED && fs->cfg->stale != NULL)
 			fs->cfg->stale(fs->cfg->arg, it.sid, it.part);
 		return to_errno(rc);
@@ -1079,8 +1090,6 @@ op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	rc = reader_read(of->r, buf, size, off, &got, &err);
 	serving = NULL;
 	if (rc != TFS_OK) {
-		if (rc == TFS_ERR_INTEGRITY)
-			status_changed(fs_of(req));
 		if (rc == TFS_ERR_CHANGED)
 			note_stale(fs_of(req), of);
 		log_msg(TFS_LOG_WARN, "%s: read at %lld: %s", of->path,
@@ -1270,14 +1279,14 @@ invalidate_changed(struct fs *fs, const struct node *was,
 		c = a == NULL ? 1 : b == NULL ? -1 : strcmp(a->name, b->name);
 		if (c == 0 && a->type == NODE_DIR && b->type == NODE_DIR)
 			invalidate_changed(fs, a, b);
-		else if (c == 0 && a->type == NODE_FILE && b->type ==
-		    NODE_FILE && a->u.file.version != b->u.file.version)
-			forget_inode(fs, a->ino);
 		else if (c < 0 || (c == 0 && (a->type != b->type ||
-		    (a->type == NODE_LINK && !same_target(a, b))))) {
+		    a->ino != b->ino || (a->type == NODE_LINK &&
+		    !same_target(a, b))))) {
 			forget_entry(fs, was->ino, a->name);
 			forget_inode(fs, a->ino);
-		}
+		} else if (c == 0 && a->type == NODE_FILE &&
+		    a->u.file.version != b->u.file.version)
+			forget_inode(fs, a->ino);
 		i += c <= 0;
 		j += c >= 0;
 	}
@@ -1304,7 +1313,9 @@ swap_tree(struct fs *fs)
 	if (fs->se != NULL)
 		invalidate_changed(fs, old->root, t->root);
 	tree_free(old);
-	status_changed(fs);
+	/* The old tree's memory back to the system: during a first fill a
+	 * tree is built every few seconds, two alive at the swap. */
+	(void)malloc_trim(0);
 	fs->swapped = time(NULL);
 }
 
@@ -1346,7 +1357,6 @@ sync_state(struct fs *fs, int running, int first)
 	fs->sync_kind = 0;
 	fs->sync_listed_before = 0;
 	pthread_mutex_unlock(&fs->sync_mu);
-	status_changed(fs);
 }
 
 /*
@@ -1606,16 +1616,123 @@ warn_lost_logs(int foreground)
 	    "give -o log_file=PATH, or -f");
 }
 
+/* --- ending on a signal --- */
+
+/*
+ * SIGTERM, SIGINT and SIGHUP end the mount cleanly. libfuse's handlers
+ * would end the loop at once; but the refresher may then be in the
+ * kernel, sending an invalidation that waits for a directory a lookup
+ * holds, and a lookup nobody answers any more never lets it go: the
+ * daemon would hang and leave a dead mount. So a signal only wakes the
+ * stopper thread (through a pipe: what a handler may do), which stops
+ * the refresher while the loop still answers, then ends the loop.
+ */
+static int stop_pipe[2] = { -1, -1 };
+static volatile sig_atomic_t stop_signal;
+static const int stop_signals[] = { SIGTERM, SIGINT, SIGHUP };
+static struct sigaction saved[4];	/* stop_signals', then SIGPIPE's */
+
+static void
+on_stop_signal(int sig)
+{
+	int e = errno;
+
+	stop_signal = sig;
+	if (write(stop_pipe[1], "", 1) < 0)
+		(void)0;	/* full: a wake-up is pending anyway */
+	errno = e;
+}
+
+/* SIGUSR2, sent to the loop's thread: only interrupts its wait. */
+static void
+on_wake_signal(int sig)
+{
+	(void)sig;
+}
+
+/* Install (on != 0) or restore the handlers; -1 if they cannot be set. */
+static int
+stop_handlers(int on)
+{
+	struct sigaction sa;
+	size_t i, n = sizeof(stop_signals) / sizeof(stop_signals[0]);
+	int bad = 0;
+
+	if (!on) {
+		for (i = 0; i < n; i++)
+			(void)sigaction(stop_signals[i], &saved[i], NULL);
+		(void)sigaction(SIGPIPE, &saved[n], NULL);
+		(void)close(stop_pipe[0]);
+		(void)close(stop_pipe[1]);
+		stop_pipe[0] = stop_pipe[1] = -1;
+		return 0;
+	}
+	if (pipe2(stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+		return -1;
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = on_stop_signal;	/* no SA_RESTART: waits end */
+	for (i = 0; i < n; i++)
+		bad |= sigaction(stop_signals[i], &sa, &saved[i]);
+	sa.sa_handler = on_wake_signal;
+	bad |= sigaction(SIGUSR2, &sa, NULL);
+	sa.sa_handler = SIG_IGN;	/* a closed socket: an error */
+	bad |= sigaction(SIGPIPE, &sa, &saved[n]);
+	return bad ? -1 : 0;
+}
+
+/* Wait for a signal (or the loop's end), then end the loop, refresher
+ * first. */
+static void *
+stopper(void *arg)
+{
+	struct fs *fs = arg;
+	struct timespec tick = { 0, 50 * 1000 * 1000 };
+	struct pollfd pfd = { stop_pipe[0], POLLIN, 0 };
+
+	while (poll(&pfd, 1, -1) < 0 && errno == EINTR)
+		;
+	if (stop_signal == 0)
+		return NULL;	/* unmounted: serve stops the rest */
+	stop_refresher(fs);
+	fuse_session_exit(fs->se);
+	/* The loop notices only when its wait is interrupted; a signal
+	 * that comes just before it waits is lost: again until it ends. */
+	while (!atomic_load(&fs->loop_done)) {
+		(void)pthread_kill(fs->loop_thread, SIGUSR2);
+		(void)nanosleep(&tick, NULL);
+	}
+	return NULL;
+}
+
+/* The stopper, with every signal blocked: they are the loop's threads'. */
+static int
+start_stopper(struct fs *fs, pthread_t *t)
+{
+	sigset_t all, old;
+	int rc;
+
+	fs->loop_thread = pthread_self();
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	rc = pthread_create(t, NULL, stopper, fs);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rc;
+}
+
 /*
  * Run the session once mounted: detach, serve until unmounted or
  * signalled. A signal is how systemd and Ctrl-C stop a mount, so it is a
  * clean end (0), like fusermount3 -u; serve unmounts after it.
  */
 static int
-run_session(struct fuse_session *se, const struct fuse_cmdline_opts *o,
-    const struct fs_config *cfg, struct tfs_error *err)
+run_session(struct fs *fs, const struct fuse_cmdline_opts *o,
+    struct tfs_error *err)
 {
+	const struct fs_config *cfg = fs->cfg;
 	const char *mnt = cfg->mountpoint;
+	struct fuse_session *se = fs->se;
+	pthread_t stopper_thread;
 	int res;
 
 	warn_lost_logs(o->foreground);
@@ -1624,11 +1741,19 @@ run_session(struct fuse_session *se, const struct fuse_cmdline_opts *o,
 		    "the background; try -f", mnt);
 	if (!o->foreground)
 		log_use_syslog();
+	/* After the fork: threads do not cross it. */
+	if (start_stopper(fs, &stopper_thread) != 0)
+		return tfs_error_set(err, TFS_ERR_NOMEM, "%s: cannot start a "
+		    "thread", mnt);
 	res = o->singlethread ? fuse_session_loop(se) : loop_mt(se, o,
 	    cfg->fuse_opts);
-	if (res > 0)
+	atomic_store(&fs->loop_done, 1);
+	if (write(stop_pipe[1], "", 1) < 0)
+		(void)0;	/* full: the stopper is awake already */
+	pthread_join(stopper_thread, NULL);
+	if (stop_signal != 0)
 		log_msg(TFS_LOG_INFO, "%s: %s: unmounting", mnt,
-		    strsignal(res));
+		    strsignal(stop_signal));
 	if (res < 0)
 		return tfs_error_set(err, TFS_ERR_IO, "%s: the FUSE session "
 		    "failed: %s", mnt, strerror(-res));
@@ -1658,7 +1783,7 @@ serve(struct fs *fs, struct fuse_args *args, struct tfs_error *err)
 	 * Before the mount: a signal from now on ends the loop at once
 	 * and the mount is undone, never left behind dead.
 	 */
-	if (fuse_set_signal_handlers(se) != 0) {
+	if (stop_handlers(1) != 0) {
 		rc = tfs_error_set(err, TFS_ERR_IO, "%s: cannot set up the "
 		    "signal handlers", mnt);
 		goto out;
@@ -1671,12 +1796,12 @@ serve(struct fs *fs, struct fuse_args *args, struct tfs_error *err)
 		goto out;
 	}
 	fs->se = se;
-	rc = run_session(se, &o, fs->cfg, err);
+	rc = run_session(fs, &o, err);
 	stop_refresher(fs);
 	fuse_session_unmount(se);
 out:
 	if (handlers)
-		fuse_remove_signal_handlers(se);
+		(void)stop_handlers(0);
 	if (se != NULL)
 		fuse_session_destroy(se);
 	fs->se = NULL;
