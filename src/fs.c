@@ -236,6 +236,13 @@ node_new(struct tree *t, const char *name, enum node_type type,
 	return n;
 }
 
+/* A room link's name is its file's: kept once, in the file's node. */
+static const char *
+node_name(const struct node *n)
+{
+	return n->type == NODE_LINK ? n->u.target->name : n->name;
+}
+
 /* The kids arrays are the only memory of a tree outside its arena. */
 static void
 node_free_kids(struct node *n)
@@ -257,8 +264,8 @@ find_kid(const struct node *dir, const char *name, size_t len)
 
 	while (lo < hi) {
 		mid = (lo + hi) / 2;
-		c = strncmp(dir->u.dir.kids[mid]->name, name, len);
-		if (c == 0 && dir->u.dir.kids[mid]->name[len] != '\0')
+		c = strncmp(node_name(dir->u.dir.kids[mid]), name, len);
+		if (c == 0 && node_name(dir->u.dir.kids[mid])[len] != '\0')
 			c = 1;
 		if (c == 0)
 			return dir->u.dir.kids[mid];
@@ -310,36 +317,48 @@ index_find(const struct ino_index *x, uint64_t ino)
 
 	if (x->cap == 0)
 		return NULL;
-	for (i = ino & (x->cap - 1); x->slot[i] != NULL;
-	    i = (i + 1) & (x->cap - 1))
+	for (i = ino % x->cap; x->slot[i] != NULL; i = (i + 1) % x->cap)
 		if (x->slot[i]->ino == ino)
 			return x->slot[i];
 	return NULL;
 }
 
-static int
-index_add(struct ino_index *x, struct node *n)
+static void
+index_put(struct ino_index *x, struct node *n)
 {
-	struct ino_index big;
 	size_t i;
 
-	if (4 * (x->n + 1) > 3 * x->cap) {
-		big.cap = x->cap == 0 ? 64 : x->cap * 2;
-		big.n = 0;
-		big.slot = calloc(big.cap, sizeof(*big.slot));
-		if (big.slot == NULL)
-			return -1;
-		for (i = 0; i < x->cap; i++)
-			if (x->slot[i] != NULL)
-				(void)index_add(&big, x->slot[i]);
-		free(x->slot);
-		*x = big;
-	}
-	for (i = n->ino & (x->cap - 1); x->slot[i] != NULL;
-	    i = (i + 1) & (x->cap - 1))
+	for (i = n->ino % x->cap; x->slot[i] != NULL; i = (i + 1) % x->cap)
 		;
 	x->slot[i] = n;
 	x->n++;
+}
+
+/* Room for cap slots (any number: inode numbers are hashes already). */
+static int
+index_resize(struct ino_index *x, size_t cap)
+{
+	struct ino_index big = { calloc(cap, sizeof(*big.slot)), cap, 0 };
+	size_t i;
+
+	if (big.slot == NULL)
+		return -1;
+	for (i = 0; i < x->cap; i++)
+		if (x->slot[i] != NULL)
+			index_put(&big, x->slot[i]);
+	free(x->slot);
+	*x = big;
+	return 0;
+}
+
+/* Add n, growing at 4/5 full (linear probing stays short). */
+static int
+index_add(struct ino_index *x, struct node *n)
+{
+	if (5 * (x->n + 1) > 4 * x->cap &&
+	    index_resize(x, x->cap == 0 ? 64 : 2 * x->cap) != 0)
+		return -1;
+	index_put(x, n);
 	return 0;
 }
 
@@ -388,8 +407,8 @@ mkdirs(struct build *b, const char *path, time_t mtime)
 static int
 by_name(const void *a, const void *b)
 {
-	return strcmp((*(struct node *const *)a)->name,
-	    (*(struct node *const *)b)->name);
+	return strcmp(node_name(*(struct node *const *)a),
+	    node_name(*(struct node *const *)b));
 }
 
 /* Sort every listing once, drop repeated names, give it a version. */
@@ -402,13 +421,14 @@ finish_dir(struct node *dir)
 	if (dir->u.dir.nkids > 1)
 		qsort(k, dir->u.dir.nkids, sizeof(*k), by_name);
 	for (i = 0; i < dir->u.dir.nkids; i++) {
-		if (n > 0 && strcmp(k[n - 1]->name, k[i]->name) == 0) {
+		if (n > 0 && strcmp(node_name(k[n - 1]), node_name(k[i])) ==
+		    0) {
 			node_free_kids(k[i]);
 			continue;
 		}
 		k[n++] = k[i];
 		/* Names too: a file may keep its inode under a new name. */
-		v = mix(mix(v, k[i]->ino), fnv1a(k[i]->name));
+		v = mix(mix(v, k[i]->ino), fnv1a(node_name(k[i])));
 		if (k[i]->type == NODE_DIR)
 			finish_dir(k[i]);
 	}
@@ -419,6 +439,17 @@ finish_dir(struct node *dir)
 	if (n == 0)
 		free(k);
 	dir->u.dir.kids = n == 0 ? NULL : fit != NULL ? fit : k;
+}
+
+static size_t
+count_nodes(const struct node *n)
+{
+	size_t c = 1;
+	uint32_t i;
+
+	for (i = 0; n->type == NODE_DIR && i < n->u.dir.nkids; i++)
+		c += count_nodes(n->u.dir.kids[i]);
+	return c;
 }
 
 /* Index n and everything under it by inode; -1 when out of memory. */
@@ -467,7 +498,7 @@ add_room_link(struct build *b, const struct item *it, const char *file,
 	(void)snprintf(dir, sizeof(dir), "video/rooms/%s", it->room_sid);
 	(void)snprintf(key, sizeof(key), "room:%s/%s", it->room_sid, file);
 	d = mkdirs(b, dir, when);
-	l = d != NULL ? node_new(b->t, file, NODE_LINK, key) : NULL;
+	l = d != NULL ? node_new(b->t, "", NODE_LINK, key) : NULL;
 	if (l == NULL)
 		return -1;
 	l->u.target = f;
@@ -560,7 +591,9 @@ tree_build(struct fs *fs, struct tree **out, struct tfs_error *err)
 		st->mtime = fs->mounted;
 	free(b.dirs.slot);
 	finish_dir(b.t->root);
-	if (index_tree(&b.t->nodes, b.t->root) != 0)
+	/* Sized once, 4/5 full: a tree's index is its biggest array. */
+	if (index_resize(&b.t->nodes, count_nodes(b.t->root) * 5 / 4 + 1) !=
+	    0 || index_tree(&b.t->nodes, b.t->root) != 0)
 		b.failed = 1;
 	if (rc == TFS_OK && (b.failed || st == NULL))
 		rc = tfs_error_set(err, TFS_ERR_NOMEM, "out of memory while "
@@ -603,7 +636,8 @@ node_path(const struct node *n, char *buf, size_t cap)
 	}
 	(void)snprintf(buf, cap, "/");
 	while (depth > 0) {
-		w = snprintf(buf + len, cap - len, "/%s", up[--depth]->name);
+		w = snprintf(buf + len, cap - len, "/%s",
+		    node_name(up[--depth]));
 		if (w < 0 || (size_t)w >= cap - len)
 			return -1;
 		len += (size_t)w;
@@ -799,7 +833,7 @@ add_dirent(fuse_req_t req, struct tree *t, const struct node *dir,
 
 	memset(&e, 0, sizeof(e));
 	if (k >= 2) {
-		name = dir->u.dir.kids[k - 2]->name;
+		name = node_name(dir->u.dir.kids[k - 2]);
 		fill_entry(fs, t, dir->u.dir.kids[k - 2], &e);
 	} else {
 		/* No entry for these two: the kernel knows them. */
@@ -1276,13 +1310,14 @@ invalidate_changed(struct fs *fs, const struct node *was,
 	while (i < was->u.dir.nkids || j < now->u.dir.nkids) {
 		a = i < was->u.dir.nkids ? was->u.dir.kids[i] : NULL;
 		b = j < now->u.dir.nkids ? now->u.dir.kids[j] : NULL;
-		c = a == NULL ? 1 : b == NULL ? -1 : strcmp(a->name, b->name);
+		c = a == NULL ? 1 : b == NULL ? -1 : strcmp(node_name(a),
+		    node_name(b));
 		if (c == 0 && a->type == NODE_DIR && b->type == NODE_DIR)
 			invalidate_changed(fs, a, b);
 		else if (c < 0 || (c == 0 && (a->type != b->type ||
 		    a->ino != b->ino || (a->type == NODE_LINK &&
 		    !same_target(a, b))))) {
-			forget_entry(fs, was->ino, a->name);
+			forget_entry(fs, was->ino, node_name(a));
 			forget_inode(fs, a->ino);
 		} else if (c == 0 && a->type == NODE_FILE &&
 		    a->u.file.version != b->u.file.version)
@@ -1301,6 +1336,9 @@ swap_tree(struct fs *fs)
 	struct tfs_error err = { 0, "" };
 	struct tree *t, *old;
 
+	/* What the sync freed back to the system before a second tree is
+	 * built beside the first: that is the daemon's peak. */
+	(void)malloc_trim(0);
 	if (tree_build(fs, &t, &err) != TFS_OK) {
 		log_msg(TFS_LOG_WARN, "refresh: %s", err.detail);
 		return;
@@ -1313,9 +1351,7 @@ swap_tree(struct fs *fs)
 	if (fs->se != NULL)
 		invalidate_changed(fs, old->root, t->root);
 	tree_free(old);
-	/* The old tree's memory back to the system: during a first fill a
-	 * tree is built every few seconds, two alive at the swap. */
-	(void)malloc_trim(0);
+	(void)malloc_trim(0);	/* the old tree's memory, too */
 	fs->swapped = time(NULL);
 }
 
