@@ -374,44 +374,49 @@ case_empty() {
 	env_down "$env0"
 }
 
-# cold_run P N CACHE_DIR WHAT: one run of the cold sync vs the bare client
-# on the account in use (N items), back to back; figures as P.base* and
-# P.tfs*. WHAT says which run it is.
-cold_run() {
-	local p=$1 n=$2 dir=$3 what=$4 t s0 l0 k probed srv=() c0
-	mapfile -t srv < <(server_pids)
-	note "$what: the bare client ($n items)"
+# The bare client, its CPU in cpu.out, how many objects it probed in
+# probed.out.
+baseline_sync() {
+	timeout --foreground -k 10 "$long_timeout" /usr/bin/time -f '%U %S' -o "$work/cpu.out" \
+		"$PY" "$here/sync_baseline.py" >"$work/probed.out" 2>>"$work/baseline.log" ||
+		{ why "sync_baseline.py failed; see $work/baseline.log"; return 1; }
+}
+
+# measure_sync P CMD...: run CMD (a sync that leaves its CPU in cpu.out)
+# on the account in use, the servers' pids in srv; record P (seconds),
+# P_cpu, P_cpu_servers, P_api (requests to the mock), P_store (to nginx).
+measure_sync() {
+	local p=$1 s0 l0 c0 t k
+	shift
 	stats "$work/stats.0"
 	l0=$(log_lines)
 	c0=$(pid_ticks "${srv[@]}")
 	s0=$(now)
-	probed=$(timeout --foreground -k 10 "$long_timeout" /usr/bin/time -f '%U %S' -o "$work/cpu.out" \
-		"$PY" "$here/sync_baseline.py" 2>>"$work/baseline.log") ||
-		{ why "sync_baseline.py failed; see $work/baseline.log"; return 1; }
+	"$@" || return 1
 	t=$(since "$s0")
-	[ "$probed" -ge "$n" ] || { why "the bare client probed $probed objects, fewer than $n"; return 1; }
-	record "$p.base" "$t"
-	record "$p.base_cpu" "$(awk '{ print $1 + $2 }' "$work/cpu.out")"
-	record "$p.base_cpu_servers" "$(ticks_s "$(($(pid_ticks "${srv[@]}") - c0))")"
+	record "$p" "$t"
+	record "${p}_cpu" "$(awk '{ print $1 + $2 }' "$work/cpu.out")"
+	record "${p}_cpu_servers" "$(ticks_s "$(($(pid_ticks "${srv[@]}") - c0))")"
 	stats "$work/stats.1"
 	read -r k _ < <(api_requests "$work/stats.0" "$work/stats.1")
-	record "$p.base_api" "$k"
-	record "$p.base_store" "$(($(log_lines) - l0))"
+	record "${p}_api" "$k"
+	record "${p}_store" "$(($(log_lines) - l0))"
+}
 
+# cold_run P N CACHE_DIR WHAT: one run of the cold sync vs the bare client
+# on the account in use (N items), back to back; figures as P.base* and
+# P.tfs*. WHAT says which run it is.
+cold_run() {
+	local p=$1 n=$2 dir=$3 what=$4 probed srv=()
+	mapfile -t srv < <(server_pids)
+	note "$what: the bare client ($n items)"
+	measure_sync "$p.base" baseline_sync || return 1
+	probed=$(cat "$work/probed.out")
+	[ "$probed" -ge "$n" ] || { why "the bare client probed $probed objects, fewer than $n"; return 1; }
 	note "$what: twiliofs sync"
 	rm -rf "$dir"
-	stats "$work/stats.0"
-	l0=$(log_lines)
-	c0=$(pid_ticks "${srv[@]}")
-	t=$(timed sync_ok "$dir") || return 1
-	record "$p.tfs" "$t"
-	record "$p.tfs_cpu" "$(awk '{ print $1 + $2 }' "$work/cpu.out")"
-	record "$p.tfs_cpu_servers" "$(ticks_s "$(($(pid_ticks "${srv[@]}") - c0))")"
-	stats "$work/stats.1"
-	read -r k _ < <(api_requests "$work/stats.0" "$work/stats.1")
-	record "$p.tfs_api" "$k"
-	record "$p.tfs_store" "$(($(log_lines) - l0))"
-	note "$what: $(fs "$t"), the bare client $(fs "$(tail -n 1 "$raw/$p.base")")"
+	measure_sync "$p.tfs" sync_ok "$dir" || return 1
+	note "$what: $(fs "$(tail -n 1 "$raw/$p.tfs")"), the bare client $(fs "$(tail -n 1 "$raw/$p.base")")"
 }
 
 # Cold sync vs the bare client, back to back in each run.
@@ -548,29 +553,30 @@ failed_row() { # CASE: its FAILED row, when it failed
 	row "**$1: FAILED** (${r#*: })" FAILED - - - -
 }
 
+# cold_rows PREFIX TITLE WHAT: a cold sync vs the bare client (time and
+# ratio, requests, CPU), from the raw figures PREFIX.*
+cold_rows() {
+	local p=$1 what=$3 r
+	r=$(pratio "$p.tfs" "$p.base")
+	row "$2" "$(fs "$(med "$p.tfs")")$(range "$p.tfs")" \
+		"$(fs "$(med "$p.base")")$(range "$p.base")" "${r}x" "<= 0.5x" "$(met "$(le "$r" 0.5)")"
+	row "requests of $what: API (mock) + media store (nginx)" \
+		"$(med "$p.tfs_api") + $(med "$p.tfs_store")" "$(med "$p.base_api") + $(med "$p.base_store")" - - -
+	row "CPU seconds during $what: the client's process (user + system); the mock and nginx serving it" \
+		"$(fs "$(med "$p.tfs_cpu")"); servers $(fs "$(med "$p.tfs_cpu_servers")")" \
+		"$(fs "$(med "$p.base_cpu")"); servers $(fs "$(med "$p.base_cpu_servers")")" \
+		"$(pratio "$p.tfs_cpu" "$p.base_cpu")x" - -
+}
+
 rows() {
 	local t b r per n k
 	failed_row cold || if has cold.tfs; then
-		t=$(med cold.tfs) b=$(med cold.base) r=$(pratio cold.tfs cold.base)
-		row "cold \`twiliofs sync\` of $items items (fresh cache dir) vs the bare sequential client (sync_baseline.py); ratio: twiliofs / client, median of $sync_runs run(s)" \
-			"$(fs "$t")$(range cold.tfs)" "$(fs "$b")$(range cold.base)" "${r}x" "<= 0.5x" "$(met "$(le "$r" 0.5)")"
-		row "requests of the cold sync: API (mock) + media store (nginx)" \
-			"$(med cold.tfs_api) + $(med cold.tfs_store)" "$(med cold.base_api) + $(med cold.base_store)" - - -
-		row "CPU seconds during the cold sync: the client's process (user + system); the mock and nginx serving it" \
-			"$(fs "$(med cold.tfs_cpu)"); servers $(fs "$(med cold.tfs_cpu_servers)")" \
-			"$(fs "$(med cold.base_cpu)"); servers $(fs "$(med cold.base_cpu_servers)")" \
-			"$(pratio cold.tfs_cpu cold.base_cpu)x" - -
+		cold_rows cold "cold \`twiliofs sync\` of $items items (fresh cache dir) vs the bare sequential client (sync_baseline.py); ratio: twiliofs / client, median of $sync_runs run(s)" \
+			"the cold sync"
 	fi
 	failed_row latency || if has lat.tfs; then
-		t=$(med lat.tfs) b=$(med lat.base) r=$(pratio lat.tfs lat.base)
-		row "**with $lat_ms ms API latency** (start.sh --latency $lat_ms: every API request answered that late, the media store not), **$lat_items items**: cold \`twiliofs sync\` vs the bare client; ratio, median of $runs run(s)" \
-			"$(fs "$t")$(range lat.tfs)" "$(fs "$b")$(range lat.base)" "${r}x" "<= 0.5x" "$(met "$(le "$r" 0.5)")"
-		row "requests of that cold sync ($lat_ms ms, $lat_items items): API (mock) + media store (nginx)" \
-			"$(med lat.tfs_api) + $(med lat.tfs_store)" "$(med lat.base_api) + $(med lat.base_store)" - - -
-		row "CPU seconds during that cold sync ($lat_ms ms, $lat_items items): the client's process; the mock and nginx serving it" \
-			"$(fs "$(med lat.tfs_cpu)"); servers $(fs "$(med lat.tfs_cpu_servers)")" \
-			"$(fs "$(med lat.base_cpu)"); servers $(fs "$(med lat.base_cpu_servers)")" \
-			"$(pratio lat.tfs_cpu lat.base_cpu)x" - -
+		cold_rows lat "**with $lat_ms ms API latency** (start.sh --latency $lat_ms: every API request answered that late, the media store not), **$lat_items items**: cold \`twiliofs sync\` vs the bare client; ratio, median of $runs run(s)" \
+			"that cold sync ($lat_ms ms, $lat_items items)"
 	fi
 	failed_row first || if has first.done; then
 		t=$(med first.appear)
