@@ -62,7 +62,7 @@ struct node {
 		} dir;
 		struct {
 			int64_t size;		/* plaintext bytes */
-			uint32_t version;	/* of its object: ETag, size */
+			uint32_t version;	/* ETag, size, mtime */
 		} file;
 		const struct node *target;	/* symlinks: the file */
 	} u;
@@ -77,7 +77,7 @@ struct chunk {
 	max_align_t mem[];
 };
 
-/* Nodes by inode number: open addressing, at most 3/4 full. */
+/* Nodes by inode number: open addressing, at most 4/5 full. */
 struct ino_index {
 	struct node **slot;
 	size_t cap, n;
@@ -646,16 +646,16 @@ node_path(const struct node *n, char *buf, size_t cap)
 }
 
 /* Room links' texts fit this; paths are a few dozen bytes. */
-#define LINK_MAX 512
+#define LINK_TEXT_MAX 512
 
 /*
- * A room's link's text, into buf (LINK_MAX bytes): from video/rooms/RM…
+ * A room's link's text, into buf (LINK_TEXT_MAX bytes): from video/rooms/RM…
  * up to video, then the file's path under video. Its length, 0 if none.
  */
 static size_t
 link_text(const struct node *l, char *buf)
 {
-	char path[LINK_MAX];
+	char path[LINK_TEXT_MAX];
 	const char *under;
 	int w;
 
@@ -663,8 +663,8 @@ link_text(const struct node *l, char *buf)
 	if (node_path(l->u.target, path, sizeof(path)) != 0 ||
 	    (under = strchr(path + 1, '/')) == NULL)
 		return 0;
-	w = snprintf(buf, LINK_MAX, "../..%s", under);
-	if (w > 0 && w < LINK_MAX)
+	w = snprintf(buf, LINK_TEXT_MAX, "../..%s", under);
+	if (w > 0 && w < LINK_TEXT_MAX)
 		return (size_t)w;
 	buf[0] = '\0';
 	return 0;
@@ -673,7 +673,7 @@ link_text(const struct node *l, char *buf)
 static int
 same_target(const struct node *a, const struct node *b)
 {
-	char ta[LINK_MAX], tb[LINK_MAX];
+	char ta[LINK_TEXT_MAX], tb[LINK_TEXT_MAX];
 
 	(void)link_text(a, ta);
 	(void)link_text(b, tb);
@@ -705,7 +705,7 @@ static void
 fill_stat(struct fs *fs, struct tree *t, const struct node *n,
     struct stat *st)
 {
-	char *text, text_buf[LINK_MAX];
+	char *text, text_buf[LINK_TEXT_MAX];
 	size_t len = 0;
 
 	memset(st, 0, sizeof(*st));
@@ -745,7 +745,8 @@ fill_stat(struct fs *fs, struct tree *t, const struct node *n,
 #define KEEP_ABSENT_S 1.0
 
 /* status.json's text (so its size) changes all through a sync: its
- * attributes are never kept, stat and read agree. */
+ * attributes are never kept: a stat says the size of now (an open
+ * reads the text as of its open). */
 static double
 attr_keep(const struct node *n)
 {
@@ -914,7 +915,7 @@ static void
 op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	struct fs *fs = fs_of(req);
-	char target[LINK_MAX];
+	char target[LINK_TEXT_MAX];
 	struct node *n;
 	int rc = 0;
 
@@ -1463,10 +1464,14 @@ op_init(void *data, struct fuse_conn_info *conn)
 
 	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
 		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
-	/* Threads are started here, in the daemon, after the fork. */
-	if ((fs->cfg->refresh > 0 || fs->cfg->first_sync) &&
+	/* Threads are started here, in the daemon, after the fork; not
+	 * once a signal has stopped the mount (the stopper may have run
+	 * before this). */
+	pthread_mutex_lock(&fs->stop_mu);
+	if (!fs->stopping && (fs->cfg->refresh > 0 || fs->cfg->first_sync) &&
 	    !fs->cfg->offline && start_refresher(fs) == 0)
 		fs->refresher_running = 1;
+	pthread_mutex_unlock(&fs->stop_mu);
 }
 
 /*
@@ -1477,15 +1482,17 @@ op_init(void *data, struct fuse_conn_info *conn)
 static void
 stop_refresher(struct fs *fs)
 {
-	if (!fs->refresher_running)
-		return;
+	int running;
+
 	atomic_store(&fs->cancel, 1);
 	pthread_mutex_lock(&fs->stop_mu);
-	fs->stopping = 1;
+	fs->stopping = 1;	/* for good: init starts none after this */
 	pthread_cond_signal(&fs->stop_cv);
-	pthread_mutex_unlock(&fs->stop_mu);
-	pthread_join(fs->refresher, NULL);
+	running = fs->refresher_running;
 	fs->refresher_running = 0;
+	pthread_mutex_unlock(&fs->stop_mu);
+	if (running)
+		pthread_join(fs->refresher, NULL);
 }
 
 static int
@@ -1665,8 +1672,12 @@ warn_lost_logs(int foreground)
  */
 static int stop_pipe[2] = { -1, -1 };
 static volatile sig_atomic_t stop_signal;
-static const int stop_signals[] = { SIGTERM, SIGINT, SIGHUP };
-static struct sigaction saved[4];	/* stop_signals', then SIGPIPE's */
+/* The signals that end the mount, then those set for the stopper's use. */
+static const int our_signals[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR2,
+    SIGPIPE };
+#define NSTOP 3			/* the first NSTOP end the mount */
+#define NOURS (sizeof(our_signals) / sizeof(our_signals[0]))
+static struct sigaction saved[NOURS];
 
 static void
 on_stop_signal(int sig)
@@ -1686,34 +1697,48 @@ on_wake_signal(int sig)
 	(void)sig;
 }
 
-/* Install (on != 0) or restore the handlers; -1 if they cannot be set. */
-static int
-stop_handlers(int on)
+/* The handlers of before, and no pipe. */
+static void
+restore_handlers(void)
 {
-	struct sigaction sa;
-	size_t i, n = sizeof(stop_signals) / sizeof(stop_signals[0]);
-	int bad = 0;
+	size_t i;
 
-	if (!on) {
-		for (i = 0; i < n; i++)
-			(void)sigaction(stop_signals[i], &saved[i], NULL);
-		(void)sigaction(SIGPIPE, &saved[n], NULL);
+	for (i = 0; i < NOURS; i++)
+		(void)sigaction(our_signals[i], &saved[i], NULL);
+	if (stop_pipe[0] >= 0) {
 		(void)close(stop_pipe[0]);
 		(void)close(stop_pipe[1]);
-		stop_pipe[0] = stop_pipe[1] = -1;
-		return 0;
 	}
+	stop_pipe[0] = stop_pipe[1] = -1;
+}
+
+/*
+ * Our handlers, with the pipe; -1 (and nothing changed) if they cannot
+ * be set. A stop signal ignored by whoever started us stays ignored
+ * (nohup, a background job), as libfuse's handlers left it.
+ */
+static int
+set_handlers(void)
+{
+	struct sigaction sa;
+	size_t i;
+	int bad = 0;
+
 	if (pipe2(stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
 		return -1;
+	for (i = 0; i < NOURS; i++)
+		bad |= sigaction(our_signals[i], NULL, &saved[i]);
 	memset(&sa, 0, sizeof(sa));
-	sigemptyset(&sa.sa_mask);
-	sa.sa_handler = on_stop_signal;	/* no SA_RESTART: waits end */
-	for (i = 0; i < n; i++)
-		bad |= sigaction(stop_signals[i], &sa, &saved[i]);
-	sa.sa_handler = on_wake_signal;
-	bad |= sigaction(SIGUSR2, &sa, NULL);
-	sa.sa_handler = SIG_IGN;	/* a closed socket: an error */
-	bad |= sigaction(SIGPIPE, &sa, &saved[n]);
+	sigemptyset(&sa.sa_mask);	/* no SA_RESTART: waits end */
+	for (i = 0; !bad && i < NOURS; i++) {
+		sa.sa_handler = i < NSTOP ? on_stop_signal :
+		    our_signals[i] == SIGUSR2 ? on_wake_signal : SIG_IGN;
+		if (i < NSTOP && saved[i].sa_handler == SIG_IGN)
+			continue;
+		bad |= sigaction(our_signals[i], &sa, NULL);
+	}
+	if (bad)
+		restore_handlers();
 	return bad ? -1 : 0;
 }
 
@@ -1725,9 +1750,14 @@ stopper(void *arg)
 	struct fs *fs = arg;
 	struct timespec tick = { 0, 50 * 1000 * 1000 };
 	struct pollfd pfd = { stop_pipe[0], POLLIN, 0 };
+	char drain[16];
 
-	while (poll(&pfd, 1, -1) < 0 && errno == EINTR)
-		;
+	/* A byte may come without a signal of ours: fuse_daemonize's
+	 * parent shares the pipe, and may get one before it exits. */
+	while (stop_signal == 0 && !atomic_load(&fs->loop_done))
+		if (poll(&pfd, 1, -1) > 0)
+			while (read(stop_pipe[0], drain, sizeof(drain)) > 0)
+				;
 	if (stop_signal == 0)
 		return NULL;	/* unmounted: serve stops the rest */
 	stop_refresher(fs);
@@ -1819,7 +1849,7 @@ serve(struct fs *fs, struct fuse_args *args, struct tfs_error *err)
 	 * Before the mount: a signal from now on ends the loop at once
 	 * and the mount is undone, never left behind dead.
 	 */
-	if (stop_handlers(1) != 0) {
+	if (set_handlers() != 0) {
 		rc = tfs_error_set(err, TFS_ERR_IO, "%s: cannot set up the "
 		    "signal handlers", mnt);
 		goto out;
@@ -1837,7 +1867,7 @@ serve(struct fs *fs, struct fuse_args *args, struct tfs_error *err)
 	fuse_session_unmount(se);
 out:
 	if (handlers)
-		(void)stop_handlers(0);
+		restore_handlers();
 	if (se != NULL)
 		fuse_session_destroy(se);
 	fs->se = NULL;

@@ -544,6 +544,38 @@ for sig in TERM INT HUP; do
 	case_end "SIG$sig to mount -f: unmounted, exit 0, no 'cannot mount'"
 done
 
+# A stop signal ignored by whoever started the mount (nohup) stays
+# ignored, as libfuse left it; SIGTERM still ends the mount.
+nohup_py='import os, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+signal.signal(signal.SIGHUP, signal.SIG_IGN)
+os.execvp(sys.argv[1], sys.argv[1:])'
+$PY -c "$nohup_py" "$TWILIOFS" mount -f -v --cache-dir "$W/cache" -o offline \
+    "$MNT" >"$W/nohup.log" 2>&1 &
+mpid=$!
+pids="$pids $mpid"
+wait_mounted
+sigmask() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$mpid/status"; }
+# A mask's bit n-1 is signal n: SIGHUP 1, SIGTERM 15.
+ign=$(sigmask SigIgn) cgt=$(sigmask SigCgt)
+(( 0x${ign:-0} & 1 )) || fail "SIGHUP is not ignored any more: SigIgn $ign"
+(( 0x${cgt:-0} & (1 << 14) )) || fail "SIGTERM is not caught: SigCgt $cgt"
+kill -s HUP "$mpid"
+kill -s TERM "$mpid"
+if wait_exit "$mpid"; then
+	wait "$mpid"
+	st=$?
+	[ $st -eq 0 ] || fail "exit $st: $(tail -2 "$W/nohup.log" | tr '\n' '|')"
+fi
+grep -q 'Terminated: unmounting' "$W/nohup.log" ||
+	fail "not ended by SIGTERM: $(tail -2 "$W/nohup.log" | tr '\n' '|')"
+if is_mounted; then
+	fail "still mounted after SIGTERM"
+	unmount_all
+fi
+mpid=''
+case_end "SIGHUP ignored by the caller (nohup) stays ignored; SIGTERM ends the mount, exit 0"
+
 touch "$W/afile"
 timeout -k 5 120 "$TWILIOFS" mount --cache-dir "$W/cache" -o offline "$W/afile" \
     >"$W/afile.log" 2>&1
