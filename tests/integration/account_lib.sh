@@ -18,6 +18,21 @@ fuse_needed() {
 	exit 77
 }
 
+# The scratch directory: $TFS_WORK, or one of our own under $TMPDIR
+# (named in $own, for the caller's trap and fuse_needed's skip to remove).
+# Sets W (absolute), E (the test account's DIR) and MNT.
+# shellcheck disable=SC2034 # the callers' variables
+scratch_dir() {	# NAME: tfs-NAME.XXXXXX
+	own=''
+	[ -n "${TFS_WORK:-}" ] ||
+		own=$(mktemp -d "${TMPDIR:-/tmp}/tfs-$1.XXXXXX") || exit 1
+	W=${TFS_WORK:-$own}
+	mkdir -p "$W"
+	W=$(cd "$W" && pwd)
+	E=$W/env
+	MNT=$W/mnt
+}
+
 # Whether something is mounted on PATH (default $MNT): non-blocking,
 # unlike stat on a hung FUSE mount.
 # shellcheck disable=SC2120 # PATH is optional

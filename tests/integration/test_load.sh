@@ -34,21 +34,14 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 TWILIOFS=${TWILIOFS:-$top/twiliofs}
-own=''
-[ -n "${TFS_WORK:-}" ] ||
-	own=$(mktemp -d "${TMPDIR:-/tmp}/tfs-load.XXXXXX") || exit 1
-W=${TFS_WORK:-$own}
-mkdir -p "$W"
-W=$(cd "$W" && pwd)
-E=$W/env
-MNT=$W/mnt
+# shellcheck source=tests/integration/account_lib.sh
+. "$here/account_lib.sh"
+scratch_dir load
 PY=/usr/bin/python3
 SECS=${TFS_LOAD_SECONDS:-12}
 SEED=${TFS_SEED:-$(date +%s)}
 GRACE=45	# after the end: a reader still reading is hung
 
-# shellcheck source=tests/integration/account_lib.sh
-. "$here/account_lib.sh"
 fuse_needed
 if [ ! -x "$TWILIOFS" ]; then
 	echo "Bail out! $TWILIOFS is not there (make)"

@@ -24,19 +24,12 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 TWILIOFS=${TWILIOFS:-$top/twiliofs}
-own=''
-[ -n "${TFS_WORK:-}" ] ||
-	own=$(mktemp -d "${TMPDIR:-/tmp}/tfs-store.XXXXXX") || exit 1
-W=${TFS_WORK:-$own}
-mkdir -p "$W"
-W=$(cd "$W" && pwd)
-E=$W/env
-S=$W/store	# the bad store's state: pid, port, control.json, requests.log
-PY=/usr/bin/python3
-MNT=$W/mnt
-
 # shellcheck source=tests/integration/account_lib.sh
 . "$here/account_lib.sh"
+scratch_dir store
+S=$W/store	# the bad store's state: pid, port, control.json, requests.log
+PY=/usr/bin/python3
+
 fuse_needed
 
 daemon_pid() {	# the twiliofs whose command line names $MNT (ours), or ''
